@@ -1,0 +1,71 @@
+# homestaker-boot. `make` builds, `make demo` boots the chain in QEMU,
+# `make test` runs every test (QEMU included). `make deps` sets up a fresh
+# Debian 12 machine and is safe to run again.
+
+SHELL := /bin/bash
+GO ?= go
+BUILD := build
+KERNEL_CACHE := .cache/kernel/current
+# Packages the build and the tests need; `make deps` installs the missing.
+DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates
+
+export CGO_ENABLED := 0
+
+.PHONY: build demo test bench fuzz deps kernel clean vet
+
+build: $(BUILD)/vmlinuz $(BUILD)/initramfs.cpio.zst $(BUILD)/homestaker
+
+deps: kernel
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@command -v qemu-system-x86_64 >/dev/null || { echo "deps: qemu-system-x86_64 missing after install" >&2; exit 1; }
+	@command -v mkfs.btrfs >/dev/null || { echo "deps: mkfs.btrfs missing after install" >&2; exit 1; }
+
+# The test kernel: a pinned Debian kernel package, unpacked, not installed.
+kernel:
+	@command -v depmod >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get install -y -qq kmod; }
+	@./vmtest/kernel.sh >/dev/null
+
+$(BUILD)/vmlinuz: kernel
+	@mkdir -p $(BUILD)
+	@cp -f $(KERNEL_CACHE)/boot/vmlinuz-* $@
+
+$(BUILD)/initramfs.cpio.zst: kernel FORCE
+	$(GO) run ./initramfs -o $@ -modules-dir $$(echo $(KERNEL_CACHE)/lib/modules/*)
+
+$(BUILD)/homestaker: FORCE
+	$(GO) build -trimpath -o $@ ./cmds/homestaker
+
+demo: deps build
+	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+
+# Unit tests first (fast), then the QEMU tests on the initramfs just built.
+test: deps build vet
+	CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /vmtest)
+	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GO) test -count=1 -timeout 60m ./vmtest/...
+
+# The boot timeline against a baseline booted in the same run.
+bench: deps build
+	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./vmtest/
+
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz: $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:

@@ -1,0 +1,72 @@
+// Command homestaker is the operator's tool for HomestakerOS nodes: it
+// prepares a disk and its secrets, checks a volume offline with the same
+// code the init runs at boot, installs a next stage, and chainloads the
+// bootstrap from a running Linux.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const version = "0.1.0-dev"
+
+// Exit statuses, as documented in --help.
+const (
+	exitOK    = 0
+	exitCheck = 1
+	exitUsage = 2
+)
+
+type command struct {
+	name, args, summary string
+	run                 func(args []string) int // nil: not in this build yet
+}
+
+var commands = []command{
+	{"prepare", "[--force] [--label L] [--layout legacy|current] [--wg-...] DEVICE", "format DEVICE as the Btrfs volume, create subvolumes, generate the WireGuard keys, JWT and SSH host key", nil},
+	{"check", "[--json] [--label L] PATH", "run the init's checks on a mounted volume or a tree with secrets/, erigon/, lighthouse/", nil},
+	{"install-next", "[--sign KEY] --volume DIR SRC", "install a HomestakerOS kexec tree as /boot/current, keeping the old one as /boot/previous", nil},
+	{"chainload", "[--append ARGS] [--keep-network] KERNEL INITRAMFS", "kexec this running Linux into the homestaker-boot bootstrap", nil},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "homestaker %s: prepare, check and boot HomestakerOS nodes\n\nusage:\n", version)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  homestaker %s %s\n      %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintf(w, "  homestaker help | --help | version\n\nexit status: 0 all good, 1 a check failed, 2 wrong usage\n")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintf(stdout, "homestaker %s\n", version)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		if c.run == nil {
+			fmt.Fprintf(stderr, "homestaker %s: not available in this build yet\n", c.name)
+			return exitUsage
+		}
+		return c.run(args[1:])
+	}
+	fmt.Fprintf(stderr, "homestaker: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}

@@ -1,0 +1,111 @@
+// Package console prints the boot's status to the operator: one
+// systemd-like status line per stage on the console, the same text in the
+// kernel log, and the failure banner.
+//
+// Nothing secret is ever handed to this package; callers pass facts only.
+package console
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is the result word in front of a status line.
+type Status int
+
+const (
+	OK Status = iota
+	Warn
+	Failed
+	Info
+	Skipped
+)
+
+var tags = [...]string{
+	OK:      "[  OK  ]",
+	Warn:    "[ WARN ]",
+	Failed:  "[FAILED]",
+	Info:    "[ INFO ]",
+	Skipped: "[ SKIP ]",
+}
+
+func (s Status) String() string { return tags[s] }
+
+// Console writes status lines. It is safe for concurrent use: network and
+// storage report at the same time, and a line is never interleaved.
+type Console struct {
+	mu   sync.Mutex // guards out, kmsg and writes to them
+	out  io.Writer
+	kmsg io.Writer // nil when /dev/kmsg is not available
+}
+
+// New returns a Console writing to out and, when kmsg is not nil, to the
+// kernel log.
+func New(out, kmsg io.Writer) *Console {
+	return &Console{out: out, kmsg: kmsg}
+}
+
+// Open returns a Console on /dev/console and /dev/kmsg, falling back to
+// stdout when /dev/console cannot be opened (the kernel already gave PID 1
+// the console as stdout, but not when started by hand for a test).
+func Open() *Console {
+	var out io.Writer = os.Stdout
+	if f, err := os.OpenFile("/dev/console", os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		out = f
+	}
+	var kmsg io.Writer
+	if f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0); err == nil {
+		kmsg = f
+	}
+	return New(out, kmsg)
+}
+
+// Uptime is the time since the kernel started, the clock the operator sees
+// in dmesg, so console lines and kernel messages line up.
+func Uptime() time.Duration {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(string(b), "%f", &secs); err != nil {
+		return 0
+	}
+	return time.Duration(secs * float64(time.Second))
+}
+
+// Status prints one status line: `[  OK  ] storage: homestaker mounted`.
+func (c *Console) Status(s Status, stage, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	c.write(s.String() + " " + stage + ": " + msg)
+}
+
+// Printf prints a plain line (progress, notices) without a status tag.
+func (c *Console) Printf(format string, args ...any) {
+	c.write(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
+}
+
+// Write lets the console be used as an io.Writer (for example as a log
+// output); each call is printed as it is.
+func (c *Console) Write(p []byte) (int, error) {
+	c.write(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (c *Console) write(text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, line := range strings.Split(text, "\n") {
+		fmt.Fprintf(c.out, "%s\r\n", line)
+		if c.kmsg != nil {
+			// Debug level (7) keeps the kernel from echoing the line to
+			// the console a second time at the default loglevel; the
+			// status tag in the text keeps the severity for dmesg.
+			fmt.Fprintf(c.kmsg, "<7>homestaker: %s\n", line)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/report"
+)
+
+func newRunner() (*Runner, *bytes.Buffer, *report.Report) {
+	var buf bytes.Buffer
+	rep := &report.Report{}
+	return &Runner{Console: console.New(&buf, nil), Report: rep, Grace: 50 * time.Millisecond, Uptime: func() time.Duration { return 0 }}, &buf, rep
+}
+
+func ok(context.Context, *Record) error { return nil }
+
+func TestConcurrentStagesAndOrder(t *testing.T) {
+	r, _, rep := newRunner()
+	var running, maxRunning int32
+	both := func(ctx context.Context, rec *Record) error {
+		n := atomic.AddInt32(&running, 1)
+		for {
+			m := atomic.LoadInt32(&maxRunning)
+			if n <= m || atomic.CompareAndSwapInt32(&maxRunning, m, n) {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		atomic.AddInt32(&running, -1)
+		return nil
+	}
+	var order []string
+	last := func(ctx context.Context, rec *Record) error {
+		order = append(order, "secrets")
+		return nil
+	}
+	f := r.Run(context.Background(), []Stage{
+		{Name: "early", Run: ok},
+		{Name: "network", After: []string{"early"}, Run: both},
+		{Name: "storage", After: []string{"early"}, Run: both},
+		{Name: "secrets", After: []string{"storage", "network"}, Run: last},
+	})
+	if f != nil {
+		t.Fatalf("unexpected failure %v", f)
+	}
+	if maxRunning != 2 {
+		t.Errorf("network and storage ran %d at a time, want 2", maxRunning)
+	}
+	if len(rep.Stages) != 4 || rep.Stages[3].Name != "secrets" {
+		t.Errorf("report stages = %+v", rep.Stages)
+	}
+}
+
+func TestFailureSkipsDependantsOnly(t *testing.T) {
+	r, buf, rep := newRunner()
+	var wgRan bool
+	f := r.Run(context.Background(), []Stage{
+		{Name: "network", Run: ok},
+		{Name: "secrets", Run: func(context.Context, *Record) error {
+			return report.Fail("a JWT in secrets/jwt.hex", "no jwt.hex", "run homestaker prepare")
+		}},
+		{Name: "wireguard", After: []string{"network"}, Run: func(context.Context, *Record) error { wgRan = true; return nil }},
+		{Name: "handover", After: []string{"secrets", "wireguard"}, Run: ok},
+	})
+	if f == nil || f.Stage != "secrets" || f.Found != "no jwt.hex" {
+		t.Fatalf("failure = %+v, want the secrets failure", f)
+	}
+	if !wgRan {
+		t.Error("wireguard did not run although it does not need secrets")
+	}
+	h, _ := rep.Stage("handover")
+	if h.Status != report.Skipped {
+		t.Errorf("handover status = %q, want skipped", h.Status)
+	}
+	if !strings.Contains(buf.String(), "[ SKIP ] handover: not run: needs secrets, which failed") {
+		t.Errorf("console lacks the skip line:\n%s", buf.String())
+	}
+}
+
+func TestTimeoutOfStageIgnoringContext(t *testing.T) {
+	r, buf, _ := newRunner()
+	f := r.Run(context.Background(), []Stage{
+		{Name: "network", Timeout: 20 * time.Millisecond, TimeoutKey: "homestaker.timeout.net", Run: func(context.Context, *Record) error {
+			time.Sleep(time.Hour)
+			return nil
+		}},
+	})
+	if f == nil || !strings.Contains(f.Action, "homestaker.timeout.net=") {
+		t.Fatalf("failure = %+v, want a timeout naming the parameter", f)
+	}
+	if !strings.Contains(buf.String(), "[FAILED] network") {
+		t.Errorf("console:\n%s", buf.String())
+	}
+}
+
+func TestPanicBecomesFailure(t *testing.T) {
+	r, _, _ := newRunner()
+	f := r.Run(context.Background(), []Stage{{Name: "storage", Run: func(context.Context, *Record) error {
+		var m map[string]int
+		m["x"] = 1
+		return nil
+	}}})
+	if f == nil || !strings.Contains(f.Found, "internal error") {
+		t.Fatalf("failure = %+v, want an internal error", f)
+	}
+}
+
+func TestPlainErrorGetsStage(t *testing.T) {
+	r, _, _ := newRunner()
+	f := r.Run(context.Background(), []Stage{{Name: "nextstage", Run: func(context.Context, *Record) error { return errors.New("boom") }}})
+	if f == nil || f.Stage != "nextstage" || f.Found != "boom" {
+		t.Fatalf("failure = %+v", f)
+	}
+}
+
+func TestBreakStopsBeforeStage(t *testing.T) {
+	r, buf, _ := newRunner()
+	var seq []string
+	r.Break = "handover"
+	r.OnBreak = func(stage string) { seq = append(seq, "break:"+stage) }
+	f := r.Run(context.Background(), []Stage{
+		{Name: "nextstage", Run: func(context.Context, *Record) error { seq = append(seq, "nextstage"); return nil }},
+		{Name: "handover", After: []string{"nextstage"}, Run: func(context.Context, *Record) error { seq = append(seq, "handover"); return nil }},
+	})
+	if f != nil {
+		t.Fatal(f)
+	}
+	if got := strings.Join(seq, " "); got != "nextstage break:handover handover" {
+		t.Errorf("sequence = %q", got)
+	}
+	if !strings.Contains(buf.String(), "homestaker.break=handover") {
+		t.Errorf("console:\n%s", buf.String())
+	}
+}
+
+func TestBadPlans(t *testing.T) {
+	for name, stages := range map[string][]Stage{
+		"duplicate": {{Name: "a", Run: ok}, {Name: "a", Run: ok}},
+		"unknown":   {{Name: "a", After: []string{"b"}, Run: ok}},
+		"cycle":     {{Name: "a", After: []string{"b"}, Run: ok}, {Name: "b", After: []string{"a"}, Run: ok}},
+		"no run":    {{Name: "a"}},
+	} {
+		r, _, _ := newRunner()
+		if f := r.Run(context.Background(), stages); f == nil || f.Stage != "plan" {
+			t.Errorf("%s: failure = %+v, want a plan failure", name, f)
+		}
+	}
+}

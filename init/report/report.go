@@ -1,0 +1,99 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Path is where the init keeps the report while it runs.
+const Path = "/run/homestaker/report.json"
+
+// Status of a stage.
+type Status string
+
+const (
+	OK      Status = "ok"
+	Warning Status = "warning"
+	Failed  Status = "failed"
+	Skipped Status = "skipped"
+)
+
+// Stage is one stage's record.
+type Stage struct {
+	Name     string         `json:"name"`
+	Status   Status         `json:"status"`
+	Start    time.Duration  `json:"start_ns"` // since kernel start
+	Duration time.Duration  `json:"duration_ns"`
+	Summary  string         `json:"summary,omitempty"`
+	Facts    map[string]any `json:"facts,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Failure  *Failure       `json:"failure,omitempty"`
+}
+
+// Report is the whole boot's record. Methods are safe for concurrent use.
+type Report struct {
+	mu      sync.Mutex // guards everything below
+	Version string     `json:"version"`
+	Kernel  string     `json:"kernel"`
+	Cmdline string     `json:"cmdline"`
+	Stages  []Stage    `json:"stages"`
+	Result  Status     `json:"result,omitempty"`
+	Failure *Failure   `json:"failure,omitempty"`
+}
+
+// Add records a finished stage.
+func (r *Report) Add(s Stage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Stages = append(r.Stages, s)
+}
+
+// Finish records the outcome of the whole boot.
+func (r *Report) Finish(result Status, f *Failure) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Result, r.Failure = result, f
+}
+
+// Stage returns a copy of the named stage's record.
+func (r *Report) Stage(name string) (Stage, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.Stages {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Stage{}, false
+}
+
+// JSON renders the report.
+func (r *Report) JSON() ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return json.MarshalIndent(r, "", "  ")
+}
+
+// Save writes the report to path atomically, so a reader (the operator's
+// shell, the next stage) never sees half a file.
+func (r *Report) Save(path string) error {
+	b, err := r.JSON()
+	if err != nil {
+		return fmt.Errorf("encoding boot report: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("boot report directory: %v", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing boot report %s: %v", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing boot report %s: %v", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+// Command initramfs builds the homestaker-boot initramfs: our init as
+// /init, a small u-root rescue toolset, the kernel modules a node needs for
+// one kernel, baked-in configuration defaults, and extra files; written as a
+// zstd-compressed cpio archive. The same inputs give the same bytes.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The default module list: NICs and disks found in home staking servers,
+// virtio for QEMU, Btrfs for the volume and tun for the WireGuard tunnel.
+// Dependencies (modules.dep) and soft dependencies (modules.softdep) are
+// added by the closure.
+var defaultModules = []string{
+	"virtio_rng", "virtio_pci", "virtio_net", "virtio_blk", "virtio_scsi",
+	"e1000", "e1000e", "igb", "igc", "ixgbe", "r8169",
+	"nvme", "ahci", "sd_mod", "usb_storage", "uas", "xhci_pci", "ehci_pci",
+	"btrfs", "tun",
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.output, "o", "build/initramfs.cpio.zst", "output file")
+	flag.StringVar(&o.modulesDir, "modules-dir", "", "the kernel's lib/modules/VERSION directory; empty: no modules")
+	mods := flag.String("modules", strings.Join(defaultModules, ","), "comma-separated modules (names or aliases) to carry, with their dependencies")
+	flag.StringVar(&o.defaults, "defaults", "", "kernel command line parameters baked in as defaults, e.g. 'homestaker.onfail=reboot:60'")
+	files := flag.String("files", "", "comma-separated extra files SRC:DST to add")
+	flag.StringVar(&o.tempDir, "tmp", "", "temporary directory (default: a new one under $TMPDIR)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: initramfs [flags]\n\nBuilds the homestaker-boot initramfs.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	o.modules = splitList(*mods)
+	o.files = splitList(*files)
+	if err := build(o); err != nil {
+		fmt.Fprintf(os.Stderr, "initramfs: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+//go:build tools
+
+package main
+
+// The u-root commands built into the initramfs's rescue toolset. Importing
+// them here keeps them, and exactly their versions, in go.mod.
+import (
+	_ "github.com/u-root/u-root/cmds/core/cat"
+	_ "github.com/u-root/u-root/cmds/core/cp"
+	_ "github.com/u-root/u-root/cmds/core/dd"
+	_ "github.com/u-root/u-root/cmds/core/df"
+	_ "github.com/u-root/u-root/cmds/core/dmesg"
+	_ "github.com/u-root/u-root/cmds/core/echo"
+	_ "github.com/u-root/u-root/cmds/core/free"
+	_ "github.com/u-root/u-root/cmds/core/gosh"
+	_ "github.com/u-root/u-root/cmds/core/grep"
+	_ "github.com/u-root/u-root/cmds/core/hexdump"
+	_ "github.com/u-root/u-root/cmds/core/ip"
+	_ "github.com/u-root/u-root/cmds/core/kill"
+	_ "github.com/u-root/u-root/cmds/core/ln"
+	_ "github.com/u-root/u-root/cmds/core/ls"
+	_ "github.com/u-root/u-root/cmds/core/lsmod"
+	_ "github.com/u-root/u-root/cmds/core/mkdir"
+	_ "github.com/u-root/u-root/cmds/core/more"
+	_ "github.com/u-root/u-root/cmds/core/mount"
+	_ "github.com/u-root/u-root/cmds/core/mv"
+	_ "github.com/u-root/u-root/cmds/core/ping"
+	_ "github.com/u-root/u-root/cmds/core/poweroff"
+	_ "github.com/u-root/u-root/cmds/core/ps"
+	_ "github.com/u-root/u-root/cmds/core/rm"
+	_ "github.com/u-root/u-root/cmds/core/shutdown"
+	_ "github.com/u-root/u-root/cmds/core/sync"
+	_ "github.com/u-root/u-root/cmds/core/umount"
+	_ "github.com/u-root/u-root/cmds/core/uname"
+	_ "github.com/u-root/u-root/cmds/core/wget"
+)

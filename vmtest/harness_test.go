@@ -1,0 +1,210 @@
+// Package vmtest boots the whole chain in QEMU: a real Debian kernel, our
+// initramfs, and a stage-2 payload that stands in for HomestakerOS.
+package vmtest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hugelgupf/vmtest/qemu"
+	"github.com/u-root/mkuimage/cpio"
+
+	"github.com/homestaker/homestaker-boot/vmtest/fixture"
+)
+
+// bench is what TestMain prepares once for every test.
+var bench struct {
+	root      string // the repository
+	kernel    string // vmlinuz
+	initramfs string // our initramfs, with modules
+	stage2    string // the stage-2 initrd (uncompressed cpio)
+	accel     string // tcg, or kvm when a probe boot worked
+	logs      string // where serial logs go
+	tmp       string
+}
+
+func TestMain(m *testing.M) {
+	code := 1
+	if err := setup(); err != nil {
+		// Fail, never skip: a missing QEMU or kernel means nothing here was
+		// tested.
+		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+	} else {
+		code = m.Run()
+	}
+	if bench.tmp != "" {
+		os.RemoveAll(bench.tmp)
+	}
+	os.Exit(code)
+}
+
+func setup() error {
+	var err error
+	if bench.root, err = filepath.Abs(".."); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return fmt.Errorf("qemu-system-x86_64 is not installed: run `make deps` (Debian package qemu-system-x86)")
+	}
+	if bench.tmp, err = os.MkdirTemp("", "homestaker-vmtest-"); err != nil {
+		return err
+	}
+	bench.logs = filepath.Join(bench.root, "build", "vmtest-logs")
+	if err := os.MkdirAll(bench.logs, 0o755); err != nil {
+		return err
+	}
+
+	var modules string
+	if bench.kernel, modules, err = fixture.Kernel(bench.root); err != nil {
+		return err
+	}
+
+	// `make test` has just built the initramfs; reuse it. Otherwise build
+	// one for this run.
+	if dir := os.Getenv("HOMESTAKER_BUILD"); dir != "" {
+		bench.initramfs = filepath.Join(dir, "initramfs.cpio.zst")
+	} else {
+		bench.initramfs = filepath.Join(bench.tmp, "initramfs.cpio.zst")
+		cmd := exec.Command("go", "run", "./initramfs", "-o", bench.initramfs, "-modules-dir", modules)
+		cmd.Dir = bench.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building the initramfs: %v\n%s", err, out)
+		}
+	}
+	if _, err := os.Stat(bench.initramfs); err != nil {
+		return err
+	}
+	if bench.stage2, err = fixture.BuildStage2(bench.root, bench.tmp); err != nil {
+		return err
+	}
+	bench.accel = probeAccel()
+	return nil
+}
+
+// treeRecords are the records of a kexec tree at dir holding the test
+// kernel and the stage-2 payload.
+func treeRecords(t testing.TB, dir, cmdline string) []cpio.Record {
+	t.Helper()
+	recs, err := fixture.TreeRecords(dir, bench.kernel, bench.stage2, cmdline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// withAppended returns our initramfs with an archive of recs appended.
+func withAppended(t testing.TB, base string, recs []cpio.Record) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "initramfs.cpio")
+	if err := fixture.Append(out, base, recs); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// VM is a booted test machine and its serial console.
+type VM struct {
+	*qemu.VM
+	t     testing.TB
+	start time.Time
+
+	mu    sync.Mutex // guards lines
+	lines []Line
+}
+
+// Line is one line of serial output and when the host saw it.
+type Line struct {
+	At   time.Duration // since QEMU started
+	Text string
+}
+
+// Boot starts QEMU with kernel, initramfs and the kernel command line.
+// Every VM has a virtio RNG (getrandom blocks under TCG otherwise) and its
+// serial log saved as build/vmtest-logs/<test>.log.
+func Boot(t testing.TB, initramfs string, cmdline []string, extra ...qemu.Fn) *VM {
+	t.Helper()
+	name := strings.ReplaceAll(t.Name(), "/", "_")
+	logPath := filepath.Join(bench.logs, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &VM{t: t}
+	fns := []qemu.Fn{
+		qemu.WithQEMUCommand("qemu-system-x86_64 -accel " + bench.accel + " -cpu max -smp 2 -m 2G -nographic -no-reboot -nic none"),
+		qemu.WithKernel(bench.kernel),
+		qemu.WithInitramfs(initramfs),
+		qemu.WithAppendKernel(append([]string{"console=ttyS0", "panic=-1"}, cmdline...)...),
+		qemu.VirtioRandom(),
+		qemu.WithVMTimeout(3 * time.Minute),
+		qemu.WithSerialOutput(logFile),
+		qemu.LogSerialByLine(func(line string) {
+			v.mu.Lock()
+			v.lines = append(v.lines, Line{At: time.Since(v.start), Text: line})
+			v.mu.Unlock()
+		}),
+	}
+	v.start = time.Now()
+	v.VM = qemu.StartT(t, name, qemu.ArchAMD64, append(fns, extra...)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serial log: %s", logPath)
+		}
+	})
+	return v
+}
+
+// Expect waits for s on the console and fails the test if the VM ends
+// first.
+func (v *VM) Expect(s string) string {
+	v.t.Helper()
+	out, err := v.Console.ExpectString(s)
+	if err != nil {
+		v.t.Fatalf("console never showed %q: %v", s, err)
+	}
+	return out
+}
+
+// Lines returns the serial lines seen so far.
+func (v *VM) Lines() []Line {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]Line(nil), v.lines...)
+}
+
+// probeAccel uses KVM only when a guest really boots with it: nested KVM
+// on these machines fails with an emulation error.
+func probeAccel() string {
+	if a := os.Getenv("HOMESTAKER_ACCEL"); a != "" {
+		return a
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return "tcg"
+	}
+	cmd := exec.Command("qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "512M", "-nographic", "-no-reboot", "-nic", "none",
+		"-kernel", bench.kernel, "-initrd", bench.stage2, "-append", "console=ttyS0 panic=-1 quiet")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "tcg"
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+	if strings.Contains(out.String(), "HOMESTAKER-STAGE2 powering off") {
+		return "kvm"
+	}
+	return "tcg"
+}
