@@ -27,9 +27,6 @@ import (
 // version is the init's release, shown at start and in the report.
 const version = "0.1.0-dev"
 
-// defaultsPath holds the defaults baked in by the initramfs builder.
-const defaultsPath = "/etc/homestaker/defaults"
-
 func main() {
 	mountErr := early.Mount()
 	con := console.Open()
@@ -111,7 +108,7 @@ func fail(con *console.Console, rep *report.Report, cfg config.Config, f *report
 func loadConfig(cmdline string) (config.Config, []config.Problem) {
 	cfg := config.Defaults()
 	var problems []config.Problem
-	if b, err := os.ReadFile(defaultsPath); err == nil {
+	if b, err := os.ReadFile(config.DefaultsPath); err == nil {
 		cfg, problems = config.ParseDefaults(string(b), cfg)
 	}
 	cfg, more := config.Parse(cmdline, cfg)

@@ -39,9 +39,6 @@ var rescueCommands = []string{
 	"poweroff", "ps", "rm", "shutdown", "sync", "umount", "uname", "wget",
 }
 
-// DefaultsPath is where the init reads the baked-in defaults.
-const DefaultsPath = "etc/homestaker/defaults"
-
 func build(o options) error {
 	tmp := o.tempDir
 	if tmp == "" {
@@ -62,7 +59,7 @@ func build(o options) error {
 			}
 			return fmt.Errorf("-defaults: %s", strings.Join(msgs, "; "))
 		}
-		if err := writeFile(filepath.Join(staging, DefaultsPath), []byte("# baked in by the initramfs builder; the kernel command line overrides it\n"+o.defaults+"\n")); err != nil {
+		if err := writeFile(filepath.Join(staging, config.DefaultsPath), []byte("# baked in by the initramfs builder; the kernel command line overrides it\n"+o.defaults+"\n")); err != nil {
 			return err
 		}
 	}
@@ -162,7 +159,7 @@ func stageModules(dir string, wanted []string, staging string) ([]kmod.Module, e
 			return nil, err
 		}
 	}
-	if err := kmod.WriteTrimmed(dst, mods); err != nil {
+	if err := idx.WriteTrimmed(dst, mods); err != nil {
 		return nil, err
 	}
 	return mods, nil

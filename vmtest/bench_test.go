@@ -1,0 +1,116 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/u-root/mkuimage/cpio"
+
+	"github.com/homestaker/homestaker-boot/vmtest/fixture"
+)
+
+// milestone finds the host time of the first line containing s.
+func milestone(lines []Line, s string) (time.Duration, bool) {
+	for _, l := range lines {
+		if strings.Contains(l.Text, s) {
+			return l.At, true
+		}
+	}
+	return 0, false
+}
+
+// BenchmarkBootTimeline boots the chain (our init, kexec into stage 2) and,
+// in the same run, a baseline whose trivial init kexecs the same stage 2 at
+// once; it prints both timelines and reports the ratio.
+func BenchmarkBootTimeline(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		chain := bootTimeline(b, withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline)),
+			"homestaker.next=initramfs:/next homestaker.onfail=poweroff", "init started")
+		base := bootTimeline(b, baselineInitramfs(b), "", "BASELINE init started")
+
+		total, _ := milestone(chain, "HOMESTAKER-STAGE2 up")
+		baseTotal, _ := milestone(base, "HOMESTAKER-STAGE2 up")
+		initStart, _ := milestone(chain, "init started")
+		handover, _ := milestone(chain, "[  OK  ] handover")
+
+		fmt.Printf("\nchain timeline (host clock, from QEMU start):\n")
+		for _, m := range []string{"Linux version", "init started", "[  OK  ] early", "[  OK  ] nextstage", "[  OK  ] handover", "HOMESTAKER-STAGE2 up"} {
+			if at, ok := milestone(chain, m); ok {
+				fmt.Printf("  %8.3fs  %s\n", at.Seconds(), m)
+			}
+		}
+		fmt.Printf("baseline timeline:\n")
+		for _, m := range []string{"Linux version", "BASELINE init started", "BASELINE handover", "HOMESTAKER-STAGE2 up"} {
+			if at, ok := milestone(base, m); ok {
+				fmt.Printf("  %8.3fs  %s\n", at.Seconds(), m)
+			}
+		}
+		initPct := 100 * (handover - initStart).Seconds() / total.Seconds()
+		fmt.Printf("total %.2fs, baseline %.2fs, ratio %.2f; init before handover %.2fs = %.1f%% of the total (target <= 5%%)\n",
+			total.Seconds(), baseTotal.Seconds(), total.Seconds()/baseTotal.Seconds(), (handover - initStart).Seconds(), initPct)
+		b.ReportMetric(total.Seconds(), "chain-s")
+		b.ReportMetric(baseTotal.Seconds(), "baseline-s")
+		b.ReportMetric(total.Seconds()/baseTotal.Seconds(), "ratio")
+		b.ReportMetric(initPct, "init-%")
+	}
+	withMods := fileSize(b, bench.initramfs)
+	noMods := filepath.Join(b.TempDir(), "nomod.cpio.zst")
+	cmd := exec.Command("go", "run", "./initramfs", "-o", noMods)
+	cmd.Dir = bench.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building the initramfs without modules: %v\n%s", err, out)
+	}
+	fmt.Printf("initramfs: %.2f MiB with modules, %.2f MiB without (target <= 8 MiB)\n", withMods, fileSize(b, noMods))
+	b.ReportMetric(withMods, "initramfs-MiB")
+	b.ReportMetric(fileSize(b, noMods), "initramfs-nomod-MiB")
+}
+
+func bootTimeline(b *testing.B, img, cmdline, initMarker string) []Line {
+	b.Helper()
+	vm := Boot(b, img, strings.Fields(cmdline))
+	vm.Expect(initMarker)
+	vm.Expect("HOMESTAKER-STAGE2 powering off")
+	if err := vm.Wait(); err != nil {
+		b.Fatalf("VM: %v", err)
+	}
+	return vm.Lines()
+}
+
+// baselineInitramfs is a trivial init with the same kernel and stage 2.
+func baselineInitramfs(b *testing.B) string {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "baseline")
+	if err := fixture.GoBuild(bench.root, bin, "./vmtest/baseline"); err != nil {
+		b.Fatal(err)
+	}
+	initRec, err := fixture.FileRecord(bin, "init", 0o755)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := append([]cpio.Record{
+		cpio.Directory("dev", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.Directory("proc", 0o755),
+		initRec,
+		cpio.StaticFile("next/cmdline", fixture.Stage2Cmdline, 0o644),
+	}, treeRecords(b, "next", fixture.Stage2Cmdline)...)
+	out := filepath.Join(dir, "baseline.cpio")
+	if err := fixture.WriteCPIO(out, recs); err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+func fileSize(b *testing.B, path string) float64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(st.Size()) / (1 << 20)
+}
