@@ -36,9 +36,9 @@ type Record struct {
 	start     time.Duration
 	began     time.Time
 	announced bool
-	summary  string
-	facts    map[string]any
-	warnings []string
+	summary   string
+	facts     map[string]any
+	warnings  []string
 }
 
 // Summary sets the text of the stage's status line.
