@@ -96,7 +96,9 @@ func build(o options) error {
 	os.Setenv("GOAMD64", "v1")
 	l := &llog.Logger{Sink: llog.SinkFor(func(format string, v ...any) {}), Level: slog.LevelError}
 	err = uimage.Create(l,
-		uimage.WithEnv(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64")),
+		// goshsmall: the plain line reader. The fancy editors query the
+		// terminal, which a serial console never answers.
+		uimage.WithEnv(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64"), golang.WithBuildTag("goshsmall")),
 		uimage.WithTempDir(tmp),
 		uimage.WithBaseArchive(uimage.DefaultRamfs()),
 		uimage.WithBusyboxCommands(cmds...),

@@ -70,7 +70,7 @@ func Shell() error {
 	}
 	cmd := exec.Command(sh)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.Env = []string{"PATH=/bbin:/bin:/ubin:/usr/bin:/sbin", "HOME=/", "TERM=linux", "PS1=homestaker# "}
+	cmd.Env = []string{"PATH=/bbin:/bin:/ubin:/usr/bin:/sbin", "HOME=/", "TERM=linux"}
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := early.Start(cmd); err != nil {
 		return fmt.Errorf("starting %s: %v", sh, err)
