@@ -59,12 +59,21 @@ func main() {
 			if err != nil {
 				return err
 			}
+			// Checking SHA256SUMS and its signature comes with the
+			// next-stage issue; until then say so every boot.
+			if cfg.Verify != config.VerifyOff {
+				rec.Warn("the tree was not verified: homestaker.verify=%s is not implemented in this build", cfg.Verify)
+			}
 			rec.Fact("source", next.Source.String())
 			rec.Fact("tree", next.Tree)
 			rec.Summary("%s: %s from %s", next.Source, next.Tree.Kernel, next.Tree.From)
 			return nil
 		}},
 		{Name: "handover", After: []string{"nextstage"}, Run: func(ctx context.Context, rec *plan.Record) error {
+			if cfg.Handover != config.HandoverKexec {
+				return report.Fail("a handover this build can do", "homestaker.handover="+cfg.Handover.String(),
+					"switch_root is not in this build yet: boot with homestaker.handover=kexec")
+			}
 			cmdline, err := handover.LoadKexec(next, nil)
 			if err != nil {
 				return err
