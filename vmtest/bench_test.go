@@ -51,12 +51,17 @@ func BenchmarkBootTimeline(b *testing.B) {
 			}
 		}
 		initPct := 100 * (handover - initStart).Seconds() / total.Seconds()
-		fmt.Printf("total %.2fs, baseline %.2fs, ratio %.2f; init before handover %.2fs = %.1f%% of the total (target <= 5%%)\n",
-			total.Seconds(), baseTotal.Seconds(), total.Seconds()/baseTotal.Seconds(), (handover - initStart).Seconds(), initPct)
+		// kexec_file_load (hashing the segments for purgatory) is paid by
+		// the baseline too; show the init's time without it as well.
+		located, _ := milestone(chain, "[  OK  ] nextstage")
+		ownPct := 100 * (located - initStart).Seconds() / total.Seconds()
+		fmt.Printf("total %.2fs, baseline %.2fs, ratio %.2f; init before handover %.2fs = %.1f%% of the total (target <= 5%%), %.1f%% without kexec_file_load\n",
+			total.Seconds(), baseTotal.Seconds(), total.Seconds()/baseTotal.Seconds(), (handover - initStart).Seconds(), initPct, ownPct)
 		b.ReportMetric(total.Seconds(), "chain-s")
 		b.ReportMetric(baseTotal.Seconds(), "baseline-s")
 		b.ReportMetric(total.Seconds()/baseTotal.Seconds(), "ratio")
 		b.ReportMetric(initPct, "init-%")
+		b.ReportMetric(ownPct, "init-without-kexec-load-%")
 	}
 	withMods := fileSize(b, bench.initramfs)
 	noMods := filepath.Join(b.TempDir(), "nomod.cpio.zst")
