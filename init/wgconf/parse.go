@@ -65,10 +65,10 @@ type parser struct {
 	cfg       Config
 	warnings  []Warning
 	sec       section
-	ifaceSeen map[string]int          // key -> first line in [Interface]
-	peers     []peerState             // parallel to cfg.Peers
-	byKey     map[Key]int             // public key -> index in cfg.Peers
-	routes    map[netip.Prefix]int    // AllowedIPs prefix -> index in cfg.Peers
+	ifaceSeen map[string]int       // key -> first line in [Interface]
+	peers     []peerState          // parallel to cfg.Peers
+	byKey     map[Key]int          // public key -> index in cfg.Peers
+	routes    map[netip.Prefix]int // AllowedIPs prefix -> index in cfg.Peers
 }
 
 // Parse parses the wg-quick file at path name (used for the interface name
@@ -160,7 +160,7 @@ func (p *parser) keyValue(num int, line string) error {
 	case key == "":
 		return p.unknownKey(num, raw)
 	case p.sec == noSection:
-		return p.errorf(num, key, "outside any section: it belongs after a %s header", sec)
+		return p.errorf(num, key, "outside any section: it belongs under %s", sec)
 	case sec != p.sec:
 		return p.errorf(num, key, "belongs in %s, not in %s", sec, p.sec)
 	}
@@ -234,7 +234,7 @@ func (p *parser) interfaceKey(num int, key, value string) error {
 		}
 	case "DNS":
 		for _, item := range listItems(value) {
-			if a, err := netip.ParseAddr(item); err == nil {
+			if a, err := netip.ParseAddr(item); err == nil && validZone(a.Zone()) {
 				ifc.DNS = append(ifc.DNS, a)
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 const (
@@ -16,7 +17,7 @@ const (
 // listItems splits an Address or DNS value as wg-quick does: at commas and
 // white space, dropping empty items.
 func listItems(v string) []string {
-	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
 
 // parseIPOrPrefix reads a prefix (10.0.0.2/24) or a bare address, which
@@ -60,6 +61,12 @@ func validHostname(s string) bool {
 		}
 	}
 	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
+// validZone accepts no zone, or an interface name or index as the zone
+// of a link-local address (fe80::1%eth0).
+func validZone(z string) bool {
+	return z == "" || len(z) <= 15 && strings.IndexFunc(z, func(r rune) bool { return !isNameChar(r) }) < 0
 }
 
 // parseFwMark reads off, a decimal number or 0x and hex, as wg(8) does.
@@ -113,6 +120,9 @@ func parseEndpoint(v string) (Endpoint, error) {
 		if err != nil || !a.Is6() {
 			return Endpoint{}, fmt.Errorf("%s: only an IPv6 address goes in brackets (write host:port for a name or IPv4)", quote(v))
 		}
+		if !validZone(a.Zone()) {
+			return Endpoint{}, fmt.Errorf("%s: the zone after '%%' must be an interface name", quote(v))
+		}
 		p, ok := strings.CutPrefix(after, ":")
 		if !ok {
 			return Endpoint{}, fmt.Errorf("%s has no port: expected [%s]:port", quote(v), a)
@@ -129,7 +139,10 @@ func parseEndpoint(v string) (Endpoint, error) {
 		host, port = v[:i], v[i+1:]
 		if strings.Contains(host, ":") {
 			if a, err := netip.ParseAddr(host); err == nil {
-				return Endpoint{}, fmt.Errorf("%s: an IPv6 address needs brackets: [%s]:%s", quote(v), a, quote(port)[1:len(quote(port))-1])
+				if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+					port = "port"
+				}
+				return Endpoint{}, fmt.Errorf("%s: an IPv6 address needs brackets: [%s]:%s", quote(v), a, port)
 			}
 			return Endpoint{}, fmt.Errorf("%s is not host:port or [IPv6]:port", quote(v))
 		}
