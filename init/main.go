@@ -22,6 +22,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/onfail"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/storage"
 )
 
 // version is the init's release, shown at start and in the report.
@@ -46,14 +47,36 @@ func main() {
 		}
 	}()
 
-	var next *nextstage.Loaded
+	var (
+		next   *nextstage.Loaded
+		volume *storage.Volume
+	)
+	// The next stage waits for the volume only when it comes from it.
+	nextAfter := []string{"early"}
+	for _, src := range cfg.Next {
+		if src.Kind == config.SourceVolume {
+			nextAfter = []string{"storage"}
+		}
+	}
 	stages := []plan.Stage{
 		{Name: "early", Run: func(ctx context.Context, rec *plan.Record) error {
 			return runEarly(ctx, rec, mountErr, problems)
 		}},
-		{Name: "nextstage", After: []string{"early"}, Run: func(ctx context.Context, rec *plan.Record) error {
+		{Name: "storage", After: []string{"early"}, Timeout: cfg.Timeouts.Disk, TimeoutKey: "homestaker.timeout.disk", Run: func(ctx context.Context, rec *plan.Record) error {
 			var err error
-			next, err = nextstage.Locate(ctx, cfg.Next, func(src config.Source, err error) {
+			volume, err = runStorage(ctx, rec, cfg)
+			return err
+		}},
+		{Name: "secrets", After: []string{"storage"}, Run: func(ctx context.Context, rec *plan.Record) error {
+			return runSecrets(rec, cfg)
+		}},
+		{Name: "nextstage", After: nextAfter, Run: func(ctx context.Context, rec *plan.Record) error {
+			var err error
+			root := ""
+			if volume != nil {
+				root = storage.TopLevel
+			}
+			next, err = nextstage.Locate(ctx, cfg.Next, root, func(src config.Source, err error) {
 				rec.Warn("%s: %v; trying the next source", src, err)
 			})
 			if err != nil {
@@ -69,7 +92,7 @@ func main() {
 			rec.Summary("%s: %s from %s", next.Source, next.Tree.Kernel, next.Tree.From)
 			return nil
 		}},
-		{Name: "handover", After: []string{"nextstage"}, Run: func(ctx context.Context, rec *plan.Record) error {
+		{Name: "handover", After: []string{"nextstage", "secrets"}, Run: func(ctx context.Context, rec *plan.Record) error {
 			if cfg.Handover != config.HandoverKexec {
 				return report.Fail("a handover this build can do", "homestaker.handover="+cfg.Handover.String(),
 					"switch_root is not in this build yet: boot with homestaker.handover=kexec")
@@ -77,6 +100,14 @@ func main() {
 			cmdline, err := handover.LoadKexec(next, nil)
 			if err != nil {
 				return err
+			}
+			// The kernel has its copy; nothing on the volume is needed now.
+			next.Close()
+			unix.Sync()
+			if volume != nil {
+				if err := volume.Unmount(); err != nil {
+					rec.Warn("%v", err)
+				}
 			}
 			rec.Fact("cmdline", cmdline)
 			rec.Summary("kexec into %s/%s", next.Dir, next.Tree.Kernel)

@@ -35,15 +35,16 @@ func (l *Loaded) Close() {
 }
 
 // Locate tries the sources in order and returns the first that holds a
-// valid tree. Each failed source is reported through skip before the next
-// is tried, so that a fallback never happens silently.
-func Locate(ctx context.Context, sources []config.Source, skip func(src config.Source, err error)) (*Loaded, error) {
+// valid tree. volume is where the Btrfs top level is mounted ("" when
+// there is none). Each failed source is reported through skip before the
+// next is tried, so that a fallback never happens silently.
+func Locate(ctx context.Context, sources []config.Source, volume string, skip func(src config.Source, err error)) (*Loaded, error) {
 	var tried []string
 	for _, src := range sources {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, err := load(src)
+		l, err := load(src, volume)
 		if err == nil {
 			return l, nil
 		}
@@ -66,13 +67,18 @@ func sourceList(sources []config.Source) string {
 	return strings.Join(s, ", ")
 }
 
-func load(src config.Source) (*Loaded, error) {
+func load(src config.Source, volume string) (*Loaded, error) {
 	switch src.Kind {
 	case config.SourceInitramfs:
 		return loadDir(src, src.Path)
+	case config.SourceVolume:
+		if volume == "" {
+			return nil, fmt.Errorf("the volume is not mounted")
+		}
+		return loadDir(src, filepath.Join(volume, src.Path))
 	default:
-		// Volume and HTTP sources come with the storage and network
-		// stages; until then say so rather than pretend to look.
+		// HTTP sources come with the network stage; until then say so
+		// rather than pretend to look.
 		return nil, fmt.Errorf("%s sources are not supported by this build yet", src.Kind)
 	}
 }

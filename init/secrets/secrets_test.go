@@ -1,0 +1,228 @@
+package secrets
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/secret"
+	"github.com/homestaker/homestaker-boot/init/wgconf"
+)
+
+const jwtHex = "4b1a6f0e5c3d2a19880766554433221100ffeeddccbbaa99887766554433aa01"
+
+type tree struct {
+	t    *testing.T
+	root string
+}
+
+func newTree(t *testing.T, subvols ...string) *tree {
+	root := t.TempDir()
+	for _, s := range subvols {
+		if err := os.MkdirAll(filepath.Join(root, s), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &tree{t, root}
+}
+
+func (tr *tree) write(rel, data string, mode os.FileMode) {
+	p := filepath.Join(tr.root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tr.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(data), mode); err != nil {
+		tr.t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		tr.t.Fatal(err)
+	}
+}
+
+func wgConf(t *testing.T) (string, wgconf.Key) {
+	priv, err := wgconf.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, _ := wgconf.GeneratePrivateKey()
+	conf := "[Interface]\nPrivateKey = " + base64Key(priv) + "\nAddress = 10.0.0.2/32\n\n[Peer]\nPublicKey = " + peer.PublicKey().String() +
+		"\nEndpoint = vpn.example.org:51820\nAllowedIPs = 10.0.0.0/24\nPersistentKeepalive = 25\n"
+	return conf, priv
+}
+
+// base64Key renders a private key the way wg genkey prints it; only the
+// test may do this.
+func base64Key(k wgconf.Key) string {
+	c := &wgconf.Config{Name: "wg0", Interface: wgconf.Interface{PrivateKey: k}}
+	for _, line := range strings.Split(string(wgconf.Marshal(c)), "\n") {
+		if strings.HasPrefix(line, "PrivateKey = ") {
+			return strings.TrimPrefix(line, "PrivateKey = ")
+		}
+	}
+	panic("no PrivateKey in Marshal output")
+}
+
+func hostKey(t *testing.T) (string, string) {
+	priv, pub, _, err := secret.GenerateHostKey("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(priv), string(pub)
+}
+
+var opts = Options{Subvols: []string{"secrets", "erigon", "lighthouse"}, WGNeeded: true}
+
+func status(r *Result) map[string]Check {
+	m := map[string]Check{}
+	for _, c := range r.Checks {
+		m[c.Name] = c
+	}
+	return m
+}
+
+func TestLegacyLayoutOK(t *testing.T) {
+	tr := newTree(t, "secrets", "erigon", "lighthouse")
+	conf, priv := wgConf(t)
+	tr.write("secrets/wireguard/wg0.conf", conf, 0o600)
+	tr.write("erigon/jwt.hex", jwtHex+"\n", 0o600)
+	tr.write("lighthouse/jwt.hex", "0x"+jwtHex+"\n", 0o600)
+	k, pub := hostKey(t)
+	tr.write("secrets/ssh/id_ed25519", k, 0o600)
+	tr.write("secrets/ssh/id_ed25519.pub", pub, 0o644)
+
+	r := CheckVolume(tr.root, opts)
+	for _, c := range r.Checks {
+		if c.Status != report.OK {
+			t.Errorf("%s: %s %s", c.Name, c.Status, c.Message)
+		}
+	}
+	if r.WG == nil || r.WG.Interface.PrivateKey != priv {
+		t.Error("the parsed wg0.conf is not returned for the tunnel")
+	}
+	assertNoSecret(t, r, base64Key(priv), jwtHex, k)
+}
+
+func TestCurrentLayoutOK(t *testing.T) {
+	tr := newTree(t, "secrets", "erigon", "lighthouse")
+	conf, _ := wgConf(t)
+	tr.write("secrets/wg0.conf", conf, 0o600)
+	tr.write("secrets/jwt.hex", jwtHex, 0o600)
+	r := CheckVolume(tr.root, opts)
+	s := status(r)
+	if s["jwt"].Status != report.OK || s["wireguard"].Status != report.OK {
+		t.Errorf("checks: %+v", r.Checks)
+	}
+	if s["ssh host key"].Status != report.Warning || !strings.Contains(s["ssh host key"].Message, "generates one at boot") {
+		t.Errorf("absent host key: %+v", s["ssh host key"])
+	}
+}
+
+func TestFailures(t *testing.T) {
+	conf, priv := wgConf(t)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalECPrivateKey(ecKey)
+	ecPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	for _, tc := range []struct {
+		name  string
+		setup func(tr *tree)
+		check string
+		want  report.Status
+		msg   string
+	}{
+		{"missing jwt in lighthouse", func(tr *tree) {
+			tr.write("erigon/jwt.hex", jwtHex, 0o600)
+		}, "jwt", report.Failed, "lighthouse"},
+		{"mismatched jwts", func(tr *tree) {
+			tr.write("erigon/jwt.hex", jwtHex, 0o600)
+			tr.write("lighthouse/jwt.hex", strings.Replace(jwtHex, "4b", "4c", 1), 0o600)
+		}, "jwt", report.Failed, "erigon/jwt.hex"},
+		{"no jwt at all", func(tr *tree) {}, "jwt", report.Failed, "generate"},
+		{"both wg0.conf", func(tr *tree) {
+			tr.write("secrets/wg0.conf", conf, 0o600)
+			tr.write("secrets/wireguard/wg0.conf", conf, 0o600)
+		}, "wireguard", report.Failed, "both"},
+		{"malformed wg0.conf names the line", func(tr *tree) {
+			tr.write("secrets/wg0.conf", strings.Replace(conf, "AllowedIPs = 10.0.0.0/24", "AllowedIPs = 10.0.0.0/33", 1), 0o600)
+		}, "wireguard", report.Failed, "wg0.conf:8: AllowedIPs"},
+		{"group-readable wg0.conf warns", func(tr *tree) {
+			tr.write("secrets/wg0.conf", conf, 0o640)
+		}, "wireguard", report.Warning, "group or others"},
+		{"no wg0.conf", func(tr *tree) {}, "wireguard", report.Failed, "homestaker.wg=off"},
+		{"ecdsa host key", func(tr *tree) {
+			tr.write("secrets/ssh/id_ed25519", ecPEM, 0o600)
+		}, "ssh host key", report.Failed, "EC PRIVATE KEY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTree(t, "secrets", "erigon", "lighthouse")
+			tc.setup(tr)
+			r := CheckVolume(tr.root, opts)
+			c := status(r)[tc.check]
+			if c.Status != tc.want || !strings.Contains(c.Message+" "+c.Action, tc.msg) {
+				t.Errorf("%s = %s %q, want %s containing %q", tc.check, c.Status, c.Message, tc.want, tc.msg)
+			}
+			assertNoSecret(t, r, base64Key(priv), jwtHex)
+		})
+	}
+}
+
+func TestMissingSubvolume(t *testing.T) {
+	tr := newTree(t, "secrets", "erigon")
+	c := status(CheckVolume(tr.root, opts))["subvolumes"]
+	if c.Status != report.Failed || !strings.Contains(c.Message, "lighthouse") {
+		t.Errorf("subvolumes = %+v", c)
+	}
+}
+
+func TestEnsureHostKeyGeneratesOnce(t *testing.T) {
+	dir := t.TempDir()
+	fp, gen, err := EnsureHostKey(dir, "node")
+	if err != nil || !gen || !strings.HasPrefix(fp, "SHA256:") {
+		t.Fatalf("EnsureHostKey = %q %v %v", fp, gen, err)
+	}
+	st, err := os.Stat(filepath.Join(dir, HostKey))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	if _, gen, _ := EnsureHostKey(dir, "node"); gen {
+		t.Error("a second call generated another key")
+	}
+	c := CheckHostKey(dir, "secrets")
+	if c.Status != report.OK || c.Facts["fingerprint"] != fp {
+		t.Errorf("check after generation = %+v, want fingerprint %s", c, fp)
+	}
+}
+
+// assertNoSecret fails when a secret value appears in any message or fact.
+func assertNoSecret(t *testing.T, r *Result, secrets ...string) {
+	t.Helper()
+	for _, c := range r.Checks {
+		text := c.Message + c.Action
+		for _, v := range c.Facts {
+			text += " " + strings.Join(strings.Fields(strings.Trim(strings.ReplaceAll(strings.ReplaceAll(fmtAny(v), "[", " "), "]", " "), " ")), " ")
+		}
+		for _, s := range secrets {
+			for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+				if len(line) > 16 && strings.Contains(text, line) {
+					t.Errorf("check %s shows a secret: %q", c.Name, line)
+				}
+			}
+		}
+	}
+}
+
+func fmtAny(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []string:
+		return strings.Join(x, " ")
+	}
+	return ""
+}

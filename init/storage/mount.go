@@ -1,0 +1,252 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/homestaker/homestaker-boot/init/report"
+)
+
+// TopLevel is where the filesystem's top level (subvolid=5) is mounted
+// read-only: the next stage and the boot reports live there.
+const TopLevel = "/run/homestaker/volume"
+
+// Options are the storage stage's settings, from the configuration.
+type Options struct {
+	Label    string
+	LabelSet bool // no fallback to FallbackLabel when set
+	Mnt      string
+	Subvols  []string // the first is the secrets subvolume
+	Degraded bool     // homestaker.degraded=ok
+	Poll     time.Duration
+	SysBlock string // /sys/class/block
+	DevDir   string // /dev
+}
+
+// Mounted is one mount the stage made.
+type Mounted struct {
+	Target  string `json:"target"`
+	Subvol  string `json:"subvol"`
+	Options string `json:"options"`
+}
+
+// Volume is what the stage found and mounted.
+type Volume struct {
+	Label      string    `json:"label"`
+	FSID       string    `json:"fsid"`
+	Devices    []string  `json:"devices"`
+	NumDevices uint64    `json:"num_devices"`
+	Degraded   bool      `json:"degraded"`
+	Fallback   bool      `json:"fallback_label"`
+	Mounts     []Mounted `json:"mounts"`
+	WaitedMS   int64     `json:"waited_for_devices_ms"`
+}
+
+// Notify receives notices the operator should see (fallback label,
+// degraded mount, unreadable devices).
+type Notify func(format string, args ...any)
+
+// Find waits, until ctx ends, for the filesystem with the label and all
+// its members. NVMe and USB disks probe asynchronously, so a first look
+// often misses them.
+func Find(ctx context.Context, o Options, warn Notify) (*Filesystem, bool, time.Duration, error) {
+	start := time.Now()
+	poll := o.Poll
+	if poll == 0 {
+		poll = 50 * time.Millisecond
+	}
+	var last []Device
+	var lastSeen []string
+	warned := map[string]bool{}
+	for {
+		devs, seen, errs := Scan(o.SysBlock, o.DevDir)
+		for _, err := range errs {
+			if !warned[err.Error()] {
+				warned[err.Error()] = true
+				warn("%v", err)
+			}
+		}
+		last, lastSeen = devs, seen
+		c := Choose(devs, o.Label, o.LabelSet)
+		if c.Err != nil {
+			return nil, false, time.Since(start), c.Err
+		}
+		if c.FS != nil && c.FS.Complete() {
+			return c.FS, c.Fallback, time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			if c.FS != nil {
+				return c.FS, c.Fallback, time.Since(start), nil // incomplete: the caller decides
+			}
+			return nil, false, time.Since(start), notFound(o, last, lastSeen)
+		case <-time.After(poll):
+		}
+	}
+}
+
+func notFound(o Options, devs []Device, seen []string) error {
+	want := fmt.Sprintf("a Btrfs filesystem labelled %q", o.Label)
+	if !o.LabelSet {
+		want += fmt.Sprintf(" (or %q)", FallbackLabel)
+	}
+	found := Labels(devs)
+	if len(seen) == 0 {
+		found = "no block devices at all (is the disk controller's driver in the initramfs?)"
+	} else {
+		found += "; block devices: " + strings.Join(seen, " ")
+	}
+	return report.Fail(want, found,
+		"check that the disk is attached and was formatted with `homestaker prepare` (mkfs.btrfs -L homestaker); a slow disk may need a longer homestaker.timeout.disk=")
+}
+
+// Mount registers the filesystem's members with the kernel and mounts the
+// top level read-only and each subvolume. On error it unmounts what it
+// mounted.
+func Mount(fs *Filesystem, o Options, warn Notify) (v *Volume, err error) {
+	v = &Volume{Label: fs.Label, FSID: fs.FSID, Devices: fs.Paths(), NumDevices: fs.NumDevices}
+	if !fs.Complete() {
+		missing := fmt.Sprintf("%d of %d member devices (%s)", len(fs.Members), fs.NumDevices, strings.Join(fs.Paths(), ", "))
+		if !o.Degraded {
+			return nil, report.Fail(
+				fmt.Sprintf("all %d member devices of Btrfs %q (fsid %s)", fs.NumDevices, fs.Label, fs.FSID),
+				missing,
+				"reattach the missing disk; to boot from the remaining ones anyway (RAID1 keeps a copy), add homestaker.degraded=ok and replace the disk soon (`btrfs replace`)")
+		}
+		warn("mounting %q degraded: %s (homestaker.degraded=ok); replace the missing disk soon", fs.Label, missing)
+		v.Degraded = true
+	}
+	for _, p := range fs.Paths() {
+		if err := registerDevice(p); err != nil {
+			return nil, fmt.Errorf("registering %s with the kernel's Btrfs: %v", p, err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			_ = v.Unmount()
+			v = nil
+		}
+	}()
+
+	dev := fs.Members[0].Path
+	extra := ""
+	if v.Degraded {
+		extra = ",degraded"
+	}
+	if err := v.mount(dev, TopLevel, "", "subvolid=5"+extra, unix.MS_RDONLY|unix.MS_NOATIME|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+		return v, err
+	}
+	for _, name := range o.Subvols {
+		if err := checkSubvol(filepath.Join(TopLevel, name)); err != nil {
+			return v, report.Fail(
+				fmt.Sprintf("subvolume %q on Btrfs %q", name, fs.Label),
+				err.Error(),
+				fmt.Sprintf("create it: mount the volume and run `btrfs subvolume create MOUNTPOINT/%s` (or `homestaker prepare` on a new disk); homestaker.subvols= lists the subvolumes to mount", name))
+		}
+	}
+	for i, name := range o.Subvols {
+		flags := uintptr(unix.MS_NOATIME)
+		if i == 0 {
+			// The secrets subvolume holds keys, never programs.
+			flags |= unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+		}
+		if err := v.mount(dev, filepath.Join(o.Mnt, name), name, "subvol="+name+extra, flags); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+func (v *Volume) mount(dev, target, subvol, data string, flags uintptr) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %v", target, err)
+	}
+	if err := unix.Mount(dev, target, "btrfs", flags, data); err != nil {
+		return fmt.Errorf("mount %s (%s) on %s: %v", dev, data, target, err)
+	}
+	v.Mounts = append(v.Mounts, Mounted{Target: target, Subvol: subvol, Options: describe(data, flags)})
+	return nil
+}
+
+func describe(data string, flags uintptr) string {
+	opts := []string{"rw"}
+	if flags&unix.MS_RDONLY != 0 {
+		opts[0] = "ro"
+	}
+	for _, f := range []struct {
+		bit  uintptr
+		name string
+	}{{unix.MS_NOATIME, "noatime"}, {unix.MS_NOSUID, "nosuid"}, {unix.MS_NODEV, "nodev"}, {unix.MS_NOEXEC, "noexec"}} {
+		if flags&f.bit != 0 {
+			opts = append(opts, f.name)
+		}
+	}
+	return strings.Join(append(opts, data), ",")
+}
+
+// Unmount unmounts in reverse order, for a clean handover. It goes on past
+// a failure and returns them all.
+func (v *Volume) Unmount() error {
+	var errs []error
+	for i := len(v.Mounts) - 1; i >= 0; i-- {
+		if err := unix.Unmount(v.Mounts[i].Target, 0); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %v", v.Mounts[i].Target, err))
+		}
+	}
+	v.Mounts = nil
+	return errors.Join(errs...)
+}
+
+// checkSubvol tells whether dir is a subvolume: its root directory has
+// inode 256 (BTRFS_FIRST_FREE_OBJECTID); a plain directory does not.
+func checkSubvol(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("no %s on the volume's top level", filepath.Base(dir))
+		}
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Ino != 256 {
+		return fmt.Errorf("%s on the volume's top level is a plain directory or file, not a subvolume", filepath.Base(dir))
+	}
+	return nil
+}
+
+// btrfsVolArgs is struct btrfs_ioctl_vol_args.
+type btrfsVolArgs struct {
+	fd   int64
+	name [4088]byte
+}
+
+// BTRFS_IOC_SCAN_DEV = _IOW(0x94, 4, struct btrfs_ioctl_vol_args).
+const iocScanDev = 0x50009404
+
+// registerDevice tells the kernel that path is a member of a Btrfs
+// filesystem; without udev nobody else does, and a multi-device mount
+// fails without it.
+func registerDevice(path string) error {
+	ctl, err := os.OpenFile("/dev/btrfs-control", os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	var args btrfsVolArgs
+	if len(path) >= len(args.name) {
+		return fmt.Errorf("device path too long")
+	}
+	copy(args.name[:], path)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, ctl.Fd(), iocScanDev, uintptr(unsafe.Pointer(&args)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
