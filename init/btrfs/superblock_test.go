@@ -321,10 +321,10 @@ func TestLabels(t *testing.T) {
 func TestCorruption(t *testing.T) {
 	le := binary.LittleEndian
 	for _, c := range []struct {
-		name    string
-		mutate  func([]byte) []byte
+		name           string
+		mutate         func([]byte) []byte
 		notBtrfs, csum bool // expected sentinel, else some other error
-		msg     string
+		msg            string
 	}{
 		{name: "flipped csum byte", mutate: func(b []byte) []byte { b[1] ^= 1; return b }, csum: true},
 		{name: "flipped fsid byte", mutate: func(b []byte) []byte { b[offFSID] ^= 0x80; return b }, csum: true},
