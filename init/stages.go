@@ -36,7 +36,7 @@ func runStorage(ctx context.Context, rec *plan.Record, cfg config.Config) (*stor
 	if v.Degraded {
 		state = ", DEGRADED"
 	}
-	rec.Summary("%s (%d of %d device%s: %s%s) mounted at %s", v.Label, len(v.Devices), v.NumDevices, plural(int(v.NumDevices)), strings.Join(v.Devices, " "), state, cfg.Mnt)
+	rec.Summary("%s (%d of %d device%s: %s%s) mounted at %s, waited %dms for devices", v.Label, len(v.Devices), v.NumDevices, plural(int(v.NumDevices)), strings.Join(v.Devices, " "), state, cfg.Mnt, v.WaitedMS)
 	return v, nil
 }
 

@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hugelgupf/vmtest/qemu"
 	"github.com/u-root/mkuimage/cpio"
 
 	"github.com/homestaker/homestaker-boot/vmtest/fixture"
@@ -28,9 +30,10 @@ func milestone(lines []Line, s string) (time.Duration, bool) {
 // in the same run, a baseline whose trivial init kexecs the same stage 2 at
 // once; it prints both timelines and reports the ratio.
 func BenchmarkBootTimeline(b *testing.B) {
+	disk := PrepareDisk(b, WithTunnel...)
 	for i := 0; i < b.N; i++ {
 		chain := bootTimeline(b, withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline)),
-			"homestaker.next=initramfs:/next homestaker.onfail=poweroff", "init started")
+			"homestaker.next=initramfs:/next homestaker.onfail=poweroff", "init started", Drive(disk.Path))
 		base := bootTimeline(b, baselineInitramfs(b), "", "BASELINE init started")
 
 		total, _ := milestone(chain, "HOMESTAKER-STAGE2 up")
@@ -39,7 +42,7 @@ func BenchmarkBootTimeline(b *testing.B) {
 		handover, _ := milestone(chain, "[  OK  ] handover")
 
 		fmt.Printf("\nchain timeline (host clock, from QEMU start):\n")
-		for _, m := range []string{"Linux version", "init started", "[  OK  ] early", "[  OK  ] nextstage", "[  OK  ] handover", "HOMESTAKER-STAGE2 up"} {
+		for _, m := range []string{"Linux version", "init started", "[  OK  ] early", "[  OK  ] storage", "[  OK  ] secrets", "[  OK  ] nextstage", "[  OK  ] handover", "HOMESTAKER-STAGE2 up"} {
 			if at, ok := milestone(chain, m); ok {
 				fmt.Printf("  %8.3fs  %s\n", at.Seconds(), m)
 			}
@@ -53,8 +56,20 @@ func BenchmarkBootTimeline(b *testing.B) {
 		initPct := 100 * (handover - initStart).Seconds() / total.Seconds()
 		// kexec_file_load (hashing the segments for purgatory) is paid by
 		// the baseline too; show the init's time without it as well.
-		located, _ := milestone(chain, "[  OK  ] nextstage")
-		ownPct := 100 * (located - initStart).Seconds() / total.Seconds()
+		ready, _ := milestone(chain, "[  OK  ] nextstage")
+		if sec, ok := milestone(chain, "[  OK  ] secrets"); ok && sec > ready {
+			ready = sec
+		}
+		ownPct := 100 * (ready - initStart).Seconds() / total.Seconds()
+		for _, stage := range []string{"early", "storage", "secrets", "nextstage", "handover"} {
+			if d, ok := stageDuration(chain, stage); ok {
+				fmt.Printf("  stage %-10s %7.3fs = %4.1f%% of the total\n", stage, d.Seconds(), 100*d.Seconds()/total.Seconds())
+				b.ReportMetric(d.Seconds(), stage+"-s")
+			}
+		}
+		if m := waitedRe.FindStringSubmatch(joinLines(chain)); m != nil {
+			fmt.Printf("  storage waited %sms for devices\n", m[1])
+		}
 		fmt.Printf("total %.2fs, baseline %.2fs, ratio %.2f; init before handover %.2fs = %.1f%% of the total (target <= 5%%), %.1f%% without kexec_file_load\n",
 			total.Seconds(), baseTotal.Seconds(), total.Seconds()/baseTotal.Seconds(), (handover - initStart).Seconds(), initPct, ownPct)
 		b.ReportMetric(total.Seconds(), "chain-s")
@@ -75,9 +90,39 @@ func BenchmarkBootTimeline(b *testing.B) {
 	b.ReportMetric(fileSize(b, noMods), "initramfs-nomod-MiB")
 }
 
-func bootTimeline(b *testing.B, img, cmdline, initMarker string) []Line {
+var (
+	durationRe = regexp.MustCompile(`\(([0-9.]+)(ms|s)\)~?$`)
+	waitedRe   = regexp.MustCompile(`waited (\d+)ms for devices`)
+)
+
+// stageDuration reads a stage's duration from its status line, which ends
+// in "(1.23s)" or "(45ms)".
+func stageDuration(lines []Line, stage string) (time.Duration, bool) {
+	for _, l := range lines {
+		if !strings.Contains(l.Text, "[  OK  ] "+stage+":") {
+			continue
+		}
+		m := durationRe.FindStringSubmatch(strings.TrimSpace(l.Text))
+		if m == nil {
+			return 0, false
+		}
+		d, err := time.ParseDuration(m[1] + m[2])
+		return d, err == nil
+	}
+	return 0, false
+}
+
+func joinLines(lines []Line) string {
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString(l.Text + "\n")
+	}
+	return sb.String()
+}
+
+func bootTimeline(b *testing.B, img, cmdline, initMarker string, extra ...qemu.Fn) []Line {
 	b.Helper()
-	vm := Boot(b, img, strings.Fields(cmdline))
+	vm := Boot(b, img, strings.Fields(cmdline), extra...)
 	vm.Expect(initMarker)
 	vm.Expect("HOMESTAKER-STAGE2 powering off")
 	if err := vm.Wait(); err != nil {

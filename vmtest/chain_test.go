@@ -11,7 +11,8 @@ import (
 // stage 2 sees exactly the command line from kexec-boot.
 func TestChainKexecFromInitramfs(t *testing.T) {
 	img := withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline))
-	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff"})
+	d := PrepareDisk(t, WithTunnel...)
+	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff"}, Drive(d.Path))
 	vm.Expect("init started")
 	vm.Expect("[  OK  ] early:")
 	vm.Expect("[  OK  ] nextstage: initramfs:/next")
@@ -32,7 +33,8 @@ func TestChainKexecFromInitramfs(t *testing.T) {
 // A next stage that does not exist, with onfail=poweroff: the banner names
 // the stage and the reason, then the machine powers off.
 func TestFailureBannerThenPoweroff(t *testing.T) {
-	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=poweroff"})
+	d := PrepareDisk(t, WithTunnel...)
+	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=poweroff"}, Drive(d.Path))
 	vm.Expect("[FAILED] nextstage:")
 	vm.Expect("HOMESTAKER BOOT STOPPED in stage nextstage")
 	vm.Expect("no kexec-boot or netboot.ipxe in /nonexistent")
@@ -45,7 +47,8 @@ func TestFailureBannerThenPoweroff(t *testing.T) {
 // The same failure with onfail=shell: the banner, then a shell prompt that
 // answers commands; leaving it shows the banner again.
 func TestFailureBannerThenShell(t *testing.T) {
-	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=shell"})
+	d := PrepareDisk(t, WithTunnel...)
+	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=shell"}, Drive(d.Path))
 	vm.Expect("HOMESTAKER BOOT STOPPED in stage nextstage")
 	vm.Expect("starting a shell on the console")
 	vm.Expect("homestaker rescue shell")
@@ -62,7 +65,8 @@ func TestFailureBannerThenShell(t *testing.T) {
 // the shell exits the boot goes on into stage 2.
 func TestBreakBeforeHandover(t *testing.T) {
 	img := withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline))
-	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.break=handover", "homestaker.onfail=poweroff"})
+	d := PrepareDisk(t, WithTunnel...)
+	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.break=handover", "homestaker.onfail=poweroff"}, Drive(d.Path))
 	vm.Expect("[  OK  ] nextstage:")
 	vm.Expect("stopping before handover (homestaker.break=handover)")
 	vm.Expect("homestaker rescue shell")

@@ -25,6 +25,7 @@ var bench struct {
 	kernel    string // vmlinuz
 	initramfs string // our initramfs, with modules
 	stage2    string // the stage-2 initrd (uncompressed cpio)
+	cli       string // the homestaker CLI, for `homestaker prepare`
 	accel     string // tcg, or kvm when a probe boot worked
 	logs      string // where serial logs go
 	tmp       string
@@ -83,6 +84,13 @@ func setup() error {
 	}
 	if bench.stage2, err = fixture.BuildStage2(bench.root, bench.tmp); err != nil {
 		return err
+	}
+	bench.cli = filepath.Join(bench.tmp, "homestaker")
+	if err := fixture.GoBuild(bench.root, bench.cli, "./cmds/homestaker"); err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("mkfs.btrfs"); err != nil {
+		return fmt.Errorf("mkfs.btrfs is not installed: run `make deps` (Debian package btrfs-progs)")
 	}
 	bench.accel = probeAccel()
 	return nil
