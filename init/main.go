@@ -184,7 +184,11 @@ func runEarly(ctx context.Context, rec *plan.Record, mountErr error, problems []
 		rec.Summary("no kernel modules for %s", release)
 		return nil
 	}
-	res, err := kmod.Load(ctx, dir, func(format string, args ...any) {})
+	// Drivers for the devices present (as udev's coldplug would), plus what
+	// the boot needs that no device asks for: Btrfs, the tunnel's tun, and
+	// the disk drivers for devices that appear late (SATA and USB disks
+	// probe asynchronously).
+	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "tun", "sd_mod", "usb_storage", "uas"}, func(format string, args ...any) {})
 	rec.Fact("modules", len(res.Modules))
 	rec.Fact("modules_ms", res.Duration.Milliseconds())
 	if err != nil {
@@ -192,7 +196,7 @@ func runEarly(ctx context.Context, rec *plan.Record, mountErr error, problems []
 		// it; here it is a warning.
 		rec.Warn("%v", err)
 	}
-	rec.Summary("%d kernel modules loaded in %s", len(res.Modules), res.Duration.Round(time.Millisecond))
+	rec.Summary("%d kernel modules loaded for the devices present in %s", len(res.Modules), res.Duration.Round(time.Millisecond))
 	return nil
 }
 

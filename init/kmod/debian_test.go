@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -99,4 +100,85 @@ func TestDebianWholeIndex(t *testing.T) {
 	if _, err := ix.Closure(all); err != nil {
 		t.Error(err)
 	}
+}
+
+// The real modules.alias maps QEMU's devices to their drivers.
+func TestDebianModalias(t *testing.T) {
+	ix, err := ReadIndex(debianModules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliases := ix.deviceAliases()
+	for modalias, want := range map[string]string{
+		"pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00ai00": "virtio_pci",
+		pciVirtioNet: "virtio_pci",
+		virtioNet:    "virtio_net",
+		virtioBlk:    "virtio_blk",
+		virtioRNG:    "virtio_rng",
+		pciE1000:     "e1000",
+		pciXHCI:      "xhci_pci",
+		"cpu:type:x86,ven0000fam0006mod003F:feature:,0000,0001,0094,": "crc32c_intel",
+	} {
+		// A CPU also matches its PMU and power drivers.
+		if got := matchModalias(aliases, modalias); !slices.Contains(got, want) || len(got) > 1 && !strings.HasPrefix(modalias, "cpu:") {
+			t.Errorf("%s: %q, want [%s]", modalias, got, want)
+		}
+	}
+}
+
+// Coldplug on the initramfs's trimmed index of a q35 machine with a
+// virtio NIC, disk and RNG loads the bus drivers, then the virtio drivers,
+// virtio_rng first, and nothing for hardware that is not there.
+func TestDebianColdplug(t *testing.T) {
+	ix, err := ReadIndex(debianModules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := ix.Closure(bootModules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := ix.WriteTrimmed(dst, mods); err != nil {
+		t.Fatal(err)
+	}
+	tix, err := ReadIndex(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newFakeKernel(t, tix)
+	k.delay = 0
+	for _, n := range []string{"virtio_net", "virtio_blk", "net_failover", "failover"} {
+		k.mustFollow(n, "virtio_rng")
+	}
+	m := &machine{k: k, devices: map[string][]string{
+		"": {pciVirtioNet, pciVirtioBlk, "pci:v00001AF4d00001005sv00001AF4sd00000004bc00scFFi00",
+			"pci:v00008086d000029C0sv00001AF4sd00001100bc06sc00i00", acpiButton,
+			"cpu:type:x86,ven0000fam0006mod003F:feature:,0000,0001,0094,"},
+		"virtio_pci": {virtioNet, virtioBlk, virtioRNG},
+	}}
+	res, err := coldplug(context.Background(), tix, []string{"btrfs", "tun"}, m.scan, k.load, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.rounds) != 2 {
+		t.Fatalf("rounds %q, want 2", m.rounds)
+	}
+	for _, want := range []string{"virtio_pci", "btrfs", "tun", "crc32c_intel", "libcrc32c"} {
+		if !slices.Contains(m.rounds[0], want) {
+			t.Errorf("round 1 %q lacks %s", m.rounds[0], want)
+		}
+	}
+	for _, want := range []string{"virtio_net", "virtio_blk", "virtio_rng"} {
+		if !slices.Contains(m.rounds[1], want) {
+			t.Errorf("round 2 %q lacks %s", m.rounds[1], want)
+		}
+	}
+	for _, r := range res.Modules {
+		switch r.Name {
+		case "e1000", "e1000e", "igb", "ixgbe", "r8169", "nvme", "ahci", "usb_storage":
+			t.Errorf("loaded %s for hardware that is not there", r.Name)
+		}
+	}
+	t.Logf("%d of the %d modules carried loaded", len(res.Modules), len(tix.mods))
 }

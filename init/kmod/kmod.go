@@ -1,8 +1,8 @@
 // Package kmod reads the depmod index of a kernel's modules directory
 // (modules.dep, modules.softdep, modules.alias, modules.builtin). The
 // initramfs builder uses it to pick the modules a boot needs and write a
-// trimmed index; the init uses it to load them all, in dependency order,
-// without udev or a modprobe binary.
+// trimmed index; the init uses it to load them, all or those the devices
+// present need, in dependency order, without udev or a modprobe binary.
 package kmod
 
 import (

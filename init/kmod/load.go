@@ -15,7 +15,7 @@ import (
 // until virtio_rng feeds the kernel entropy.
 const firstModule = "virtio_rng"
 
-// Result is what Load did, one entry per module of modules.dep.
+// Result is what Load or Coldplug did, one entry per module tried.
 type Result struct {
 	Modules  []ModuleResult // prerequisites first, ties by name
 	Duration time.Duration
@@ -45,9 +45,14 @@ type node struct {
 	started bool // guarded by loader.mu: loadFn was called
 }
 
+// loader runs the nodes of one loadSet call.
 type loader struct {
+	nodes   map[string]*node        // the set being loaded, by name
+	earlier map[string]ModuleResult // modules tried before this set; read only
+	loadFn  loadFunc
+
 	mu      sync.Mutex
-	stopped bool // guarded by mu: Load has returned, nothing may start
+	stopped bool // guarded by mu: loadSet has returned, nothing may start
 }
 
 // load loads every module of ix with loadFn, each once its
@@ -63,10 +68,24 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 	for i, m := range ix.mods {
 		names[i] = m.Name
 	}
+	res := Result{Modules: loadSet(ctx, ix, names, nil, loadFn)}
+	res.Duration = time.Since(start)
+	if msg := summarize(res, logf, ""); msg != "" {
+		return res, errors.New("kernel modules: " + msg)
+	}
+	return res, nil
+}
+
+// loadSet loads names (modules of ix) with loadFn as load does and returns
+// a result for each, prerequisites first. A module that names need but
+// leaves out must be in earlier, the results of modules tried before: a
+// module whose hard dependency failed there is skipped.
+func loadSet(ctx context.Context, ix *Index, names []string, earlier map[string]ModuleResult, loadFn loadFunc) []ModuleResult {
 	p := ix.plan(names, firstModule)
 
 	nodes := make(map[string]*node, len(names))
-	for _, m := range ix.mods {
+	for _, n := range names {
+		m, _ := ix.module(n)
 		path := m.Path
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(ix.dir, path)
@@ -91,13 +110,13 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 		}
 	}
 
-	l := &loader{}
+	l := &loader{nodes: nodes, earlier: earlier, loadFn: loadFn}
 	var wg sync.WaitGroup
 	for _, n := range p.order {
 		wg.Add(1)
 		go func(nd *node) {
 			defer wg.Done()
-			l.run(ctx, nd, nodes, loadFn)
+			l.run(ctx, nd)
 		}(nodes[n])
 	}
 	all := make(chan struct{})
@@ -110,9 +129,7 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 	l.stopped = true
 	l.mu.Unlock()
 
-	res := Result{Modules: make([]ModuleResult, 0, len(nodes))}
-	var failed, skipped []string
-	loaded, already := 0, 0
+	out := make([]ModuleResult, 0, len(nodes))
 	for _, n := range append(p.order, p.cyclic...) {
 		nd := nodes[n]
 		var r ModuleResult
@@ -129,7 +146,18 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 				r.Err = fmt.Errorf("still loading when the deadline passed: %w", context.Cause(ctx))
 			}
 		}
-		res.Modules = append(res.Modules, r)
+		out = append(out, r)
+	}
+	return out
+}
+
+// summarize logs every module of res not loaded and a count line ending in
+// more, and returns what went wrong ("" when nothing did): the failures
+// with their errors, then the names of the skipped modules.
+func summarize(res Result, logf func(string, ...any), more string) string {
+	var failed, skipped []string
+	loaded, already := 0, 0
+	for _, r := range res.Modules {
 		switch {
 		case r.Err == nil:
 			loaded++
@@ -137,18 +165,17 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 				already++
 			}
 		case r.Skipped:
-			skipped = append(skipped, n)
-			logf("kernel module %s skipped: %v", n, r.Err)
+			skipped = append(skipped, r.Name)
+			logf("kernel module %s skipped: %v", r.Name, r.Err)
 		default:
-			failed = append(failed, fmt.Sprintf("%s: %v", n, r.Err))
-			logf("kernel module %s: %v", n, r.Err)
+			failed = append(failed, fmt.Sprintf("%s: %v", r.Name, r.Err))
+			logf("kernel module %s: %v", r.Name, r.Err)
 		}
 	}
-	res.Duration = time.Since(start)
-	logf("kernel modules: %d of %d loaded (%d already), %d failed, %d skipped, in %v",
-		loaded, len(res.Modules), already, len(failed), len(skipped), res.Duration.Round(time.Millisecond))
+	logf("kernel modules: %d of %d loaded (%d already), %d failed, %d skipped, in %v%s",
+		loaded, len(res.Modules), already, len(failed), len(skipped), res.Duration.Round(time.Millisecond), more)
 	if len(failed)+len(skipped) == 0 {
-		return res, nil
+		return ""
 	}
 	var msg []string
 	if len(failed) > 0 {
@@ -157,13 +184,12 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 	if len(skipped) > 0 {
 		msg = append(msg, "skipped: "+strings.Join(skipped, ", "))
 	}
-	return res, fmt.Errorf("kernel modules: %d of %d not loaded: %s",
-		len(failed)+len(skipped), len(res.Modules), strings.Join(msg, "; "))
+	return fmt.Sprintf("%d of %d not loaded: %s", len(failed)+len(skipped), len(res.Modules), strings.Join(msg, "; "))
 }
 
 // run waits for nd's prerequisites, then loads it unless a hard
 // dependency failed.
-func (l *loader) run(ctx context.Context, nd *node, nodes map[string]*node, loadFn loadFunc) {
+func (l *loader) run(ctx context.Context, nd *node) {
 	for _, q := range nd.wait {
 		select {
 		case <-q.done:
@@ -173,13 +199,16 @@ func (l *loader) run(ctx context.Context, nd *node, nodes map[string]*node, load
 	}
 	nd.res.Name = nd.name
 	for _, d := range nd.hard {
-		q, ok := nodes[d]
+		r, ok := l.earlier[d]
+		if q, in := l.nodes[d]; in {
+			r, ok = q.res, true // q.done is closed: nd waited for it
+		}
 		switch {
 		case !ok:
 			nd.res.Err = fmt.Errorf("needs %s, which modules.dep does not list", d)
-		case q.res.Skipped:
+		case r.Skipped:
 			nd.res.Err = fmt.Errorf("needs %s, which was skipped", d)
-		case q.res.Err != nil:
+		case r.Err != nil:
 			nd.res.Err = fmt.Errorf("needs %s, which failed", d)
 		default:
 			continue
@@ -198,7 +227,7 @@ func (l *loader) run(ctx context.Context, nd *node, nodes map[string]*node, load
 	l.mu.Unlock()
 
 	t := time.Now()
-	err := loadFn(nd.name, nd.path)
+	err := l.loadFn(nd.name, nd.path)
 	nd.res.Duration = time.Since(t)
 	if errors.Is(err, syscall.EEXIST) {
 		nd.res.AlreadyLoaded = true

@@ -43,7 +43,10 @@ func newFakeKernel(t *testing.T, ix *Index) *fakeKernel {
 		finished: make(map[string]bool),
 	}
 	for _, m := range ix.mods {
-		k.paths[m.Name] = filepath.Join(ix.dir, m.Path)
+		k.paths[m.Name] = m.Path
+		if !filepath.IsAbs(m.Path) {
+			k.paths[m.Name] = filepath.Join(ix.dir, m.Path)
+		}
 		for _, d := range m.Deps {
 			k.mustFollow(m.Name, d)
 		}
