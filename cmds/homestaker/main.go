@@ -21,12 +21,12 @@ const (
 
 type command struct {
 	name, args, summary string
-	run                 func(args []string) int // nil: not in this build yet
+	run                 func(args []string, stdout, stderr io.Writer) int // nil: not in this build yet
 }
 
 var commands = []command{
-	{"prepare", "[--force] [--label L] [--layout legacy|current] [--wg-...] DEVICE", "format DEVICE as the Btrfs volume, create subvolumes, generate the WireGuard keys, JWT and SSH host key", nil},
-	{"check", "[--json] [--label L] PATH", "run the init's checks on a mounted volume or a tree with secrets/, erigon/, lighthouse/", nil},
+	{"prepare", prepareSynopsis, "format DEVICE as the Btrfs volume, create subvolumes, generate the WireGuard keys, JWT and SSH host key", runPrepare},
+	{"check", checkSynopsis, "run the init's checks on a mounted volume or a tree with secrets/, erigon/, lighthouse/", runCheck},
 	{"install-next", "[--sign KEY] --volume DIR SRC", "install a HomestakerOS kexec tree as /boot/current, keeping the old one as /boot/previous", nil},
 	{"chainload", "[--append ARGS] [--keep-network] KERNEL INITRAMFS", "kexec this running Linux into the homestaker-boot bootstrap", nil},
 }
@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "homestaker %s: not available in this build yet\n", c.name)
 			return exitUsage
 		}
-		return c.run(args[1:])
+		return c.run(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "homestaker: unknown command %q\n\n", args[0])
 	usage(stderr)
