@@ -7,7 +7,7 @@ GO ?= go
 BUILD := build
 KERNEL_CACHE := .cache/kernel/current
 # Packages the build and the tests need; `make deps` installs the missing.
-DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates
+DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux
 
 export CGO_ENABLED := 0
 

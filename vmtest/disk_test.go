@@ -146,7 +146,8 @@ func (d *Disk) ReadFile(rel string) string {
 func Drive(paths ...string) qemu.Fn {
 	var args []string
 	for _, p := range paths {
-		args = append(args, "-drive", "file="+p+",if=virtio,format=raw")
+		// QEMU reads ",," as a comma inside an option value.
+		args = append(args, "-drive", "file="+strings.ReplaceAll(p, ",", ",,")+",if=virtio,format=raw")
 	}
 	return qemu.ArbitraryArgs(args...)
 }

@@ -133,10 +133,24 @@ type Line struct {
 	Text string
 }
 
-// Boot starts QEMU with kernel, initramfs and the kernel command line.
-// Every VM has a virtio RNG (getrandom blocks under TCG otherwise) and its
-// serial log saved as build/vmtest-logs/<test>.log.
+// UserNet is QEMU's user network: DHCP from 10.0.2.2, DNS at 10.0.2.3,
+// host loopback reachable as 10.0.2.2.
+const UserNet = "user,model=virtio-net-pci"
+
+// DeadNet is a NIC whose packets go nowhere: carrier, but no DHCP answer.
+const DeadNet = "socket,model=virtio-net-pci,udp=127.0.0.1:9,localaddr=127.0.0.1:0"
+
+// Boot starts QEMU with kernel, initramfs and the kernel command line, and
+// one NIC on the user network.
 func Boot(t testing.TB, initramfs string, cmdline []string, extra ...qemu.Fn) *VM {
+	t.Helper()
+	return BootNIC(t, UserNet, initramfs, cmdline, extra...)
+}
+
+// BootNIC is Boot with the NIC given as QEMU's -nic value ("none" for
+// none). Every VM has a virtio RNG (getrandom blocks under TCG otherwise)
+// and its serial log saved as build/vmtest-logs/<test>.log.
+func BootNIC(t testing.TB, nic, initramfs string, cmdline []string, extra ...qemu.Fn) *VM {
 	t.Helper()
 	name := strings.ReplaceAll(t.Name(), "/", "_")
 	logPath := filepath.Join(bench.logs, name+".log")
@@ -146,7 +160,7 @@ func Boot(t testing.TB, initramfs string, cmdline []string, extra ...qemu.Fn) *V
 	}
 	v := &VM{t: t}
 	fns := []qemu.Fn{
-		qemu.WithQEMUCommand("qemu-system-x86_64 -accel " + bench.accel + " -cpu max -smp 2 -m 2G -nographic -no-reboot -nic none"),
+		qemu.WithQEMUCommand("qemu-system-x86_64 -accel " + bench.accel + " -cpu max -smp 2 -m 2G -nographic -no-reboot -nic " + nic),
 		qemu.WithKernel(bench.kernel),
 		qemu.WithInitramfs(initramfs),
 		qemu.WithAppendKernel(append([]string{"console=ttyS0", "panic=-1"}, cmdline...)...),

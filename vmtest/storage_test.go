@@ -141,7 +141,7 @@ func TestStorageRAID1(t *testing.T) {
 	t.Run("one missing", func(t *testing.T) {
 		bootToBanner(t, "storage", []string{"homestaker.timeout.disk=3"}, []string{"1 of 2 member devices", "homestaker.degraded=ok"}, second)
 	})
-	t.Run("one missing, degraded=ok", func(t *testing.T) {
+	t.Run("one missing with degraded ok", func(t *testing.T) {
 		_, out := bootToStage2(t, []string{"homestaker.timeout.disk=3", "homestaker.degraded=ok"}, second)
 		if !strings.Contains(out, "[ WARN ] storage: mounting \"homestaker\" degraded") || !strings.Contains(out, "DEGRADED") {
 			t.Errorf("console:\n%s", out)
@@ -217,7 +217,7 @@ func TestSecretsSSHHostKey(t *testing.T) {
 		vm, _ := bootToBanner(t, "secrets", nil, []string{"ssh-rsa", "ssh-keygen -t ed25519"}, d.Path)
 		vm.AssertNoSecrets(d.Secrets())
 	})
-	t.Run("absent: generated once, same on the next boot", func(t *testing.T) {
+	t.Run("absent is generated once and kept", func(t *testing.T) {
 		d := PrepareDisk(t, WithTunnel...)
 		d.Remove("secrets/ssh/id_ed25519")
 		d.Remove("secrets/ssh/id_ed25519.pub")
