@@ -1,0 +1,109 @@
+package netup
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+
+	"github.com/homestaker/homestaker-boot/init/report"
+)
+
+// linkRun is one link's progress. Only the link's goroutine writes it,
+// and the stage reads it only after that goroutine has ended.
+type linkRun struct {
+	plan     linkPlan
+	mac      string
+	setupErr string // bringing the link up failed
+	carrier  bool
+	requests int    // DHCP discovers sent
+	offers   int    // offers received
+	lastErr  string // the last DHCP error that was not a plain lack of answer
+	applyErr string // configuring the address or routes failed
+	addrs    []netip.Prefix
+	after    time.Duration // from the stage's start to the address
+	lease    *lease
+	// kept is the lease as the server sent it. It is never renewed: the
+	// tunnel and the handover happen well within any lease time, and the
+	// next stage runs its own DHCP client.
+	kept *nclient4.Lease
+}
+
+// ok: the link has an address and a carrier.
+func (l *linkRun) ok() bool { return len(l.addrs) > 0 && l.carrier }
+
+// describe says what happened on the link, for the operator.
+func (l *linkRun) describe() string {
+	n := l.plan.Name
+	static := l.plan.Method == MethodStatic
+	switch {
+	case l.setupErr != "":
+		return n + ": " + l.setupErr
+	case static && l.applyErr != "":
+		return n + ": " + l.applyErr
+	case static && !l.carrier:
+		return fmt.Sprintf("%s: %s set, no carrier (cable unplugged?)", n, l.plan.IP.Client)
+	case !l.carrier:
+		return n + ": no carrier (cable unplugged?)"
+	case static:
+		return fmt.Sprintf("%s: %s, carrier", n, l.plan.IP.Client)
+	case l.applyErr != "":
+		return n + ": carrier, " + l.applyErr
+	case l.lease != nil:
+		return fmt.Sprintf("%s: %s by DHCP", n, l.lease.Addr)
+	case l.requests == 0:
+		s := n + ": carrier, no DHCP request sent"
+		if l.lastErr != "" {
+			s += ": " + l.lastErr
+		}
+		return s
+	case l.offers == 0:
+		s := fmt.Sprintf("%s: carrier, %d DHCP request%s without an answer", n, l.requests, plural(l.requests))
+		if l.lastErr != "" {
+			s += " (last error: " + l.lastErr + ")"
+		}
+		return s
+	default:
+		s := fmt.Sprintf("%s: carrier, %d DHCP request%s, %d offer%s but no lease", n, l.requests, plural(l.requests), l.offers, plural(l.offers))
+		if l.lastErr != "" {
+			s += " (last: " + l.lastErr + ")"
+		}
+		return s
+	}
+}
+
+// failure is the stage's error when no link got an address: what was
+// expected on which links, what each of them did, what to do.
+func failure(runs []*linkRun) *report.Failure {
+	var dhcp, static, found []string
+	for _, l := range runs {
+		switch l.plan.Method {
+		case MethodDHCP:
+			dhcp = append(dhcp, l.plan.Name)
+		case MethodStatic:
+			static = append(static, fmt.Sprintf("the static address %s on %s with carrier", l.plan.IP.Client, l.plan.Name))
+		default:
+			continue
+		}
+		found = append(found, l.describe())
+	}
+	var expected []string
+	if len(dhcp) > 0 {
+		expected = append(expected, "an IPv4 address by DHCP on one of: "+strings.Join(dhcp, ", "))
+	}
+	expected = append(expected, static...)
+	action := "check the cable and the address in ip=; a slow network may need a longer homestaker.timeout.net="
+	if len(dhcp) > 0 {
+		action = "check the cable and the DHCP server, or set a static address with ip=<client>::<gw>:<mask>::<dev>:none; a slow network may need a longer homestaker.timeout.net="
+	}
+	return report.Fail(strings.Join(expected, ", or "), strings.Join(found, "; "), action)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
