@@ -1,0 +1,123 @@
+package wg
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/homestaker/homestaker-boot/init/wgconf"
+)
+
+// fakeResolver answers from a script per host: errors first, then the
+// addresses.
+type fakeResolver struct {
+	mu    sync.Mutex
+	calls map[string]int
+	fails map[string]int // how many attempts fail before the answer
+	err   map[string]error
+	addrs map[string][]netip.Addr
+}
+
+func (f *fakeResolver) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[host]++
+	if e, ok := f.err[host]; ok && f.calls[host] <= f.fails[host] {
+		return nil, e
+	}
+	if a, ok := f.addrs[host]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func fastBackoff(t *testing.T) {
+	first, most := resolveFirstWait, resolveMaxWait
+	resolveFirstWait, resolveMaxWait = 5*time.Millisecond, 20*time.Millisecond
+	t.Cleanup(func() { resolveFirstWait, resolveMaxWait = first, most })
+}
+
+func TestResolveEndpoints(t *testing.T) {
+	fastBackoff(t)
+	timeout := &net.DNSError{Err: "i/o timeout", Name: "slow.example", IsTimeout: true, IsTemporary: true}
+	f := &fakeResolver{
+		fails: map[string]int{"slow.example": 3},
+		err:   map[string]error{"slow.example": timeout},
+		addrs: map[string][]netip.Addr{
+			"slow.example": {netip.MustParseAddr("192.0.2.1")},
+			// The resolver's order is kept (it is RFC 6724's): the first wins.
+			"dual.example":   {netip.MustParseAddr("2001:db8::5"), netip.MustParseAddr("192.0.2.5")},
+			"mapped.example": {netip.MustParseAddr("::ffff:192.0.2.6")},
+		},
+	}
+	conf := &wgconf.Config{Name: "wg0", Peers: []wgconf.Peer{
+		{PublicKey: seqKey(1), Endpoint: &wgconf.Endpoint{Host: "slow.example", Port: 51820}},
+		{PublicKey: seqKey(2), Endpoint: &wgconf.Endpoint{Host: "dual.example", Port: 1}},
+		{PublicKey: seqKey(3), Endpoint: &wgconf.Endpoint{Host: "gone.example", Port: 2}},
+		{PublicKey: seqKey(4), Endpoint: &wgconf.Endpoint{Host: "192.0.2.9", Port: 3}},
+		{PublicKey: seqKey(5), Endpoint: &wgconf.Endpoint{Host: "mapped.example", Port: 4}},
+		{PublicKey: seqKey(6)},
+	}}
+	var mu sync.Mutex
+	var progress []string
+	got := resolveEndpoints(context.Background(), conf, f.resolve, func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		progress = append(progress, format)
+	})
+	want := map[wgconf.Key]string{
+		seqKey(1): "192.0.2.1:51820",
+		seqKey(2): "[2001:db8::5]:1",
+		seqKey(4): "192.0.2.9:3",
+		seqKey(5): "192.0.2.6:4",
+	}
+	for k, w := range want {
+		if e := got[k]; e.Err != nil || e.Addr.String() != w {
+			t.Errorf("peer %d: %v, %v; want %s", k[0], e.Addr, e.Err, w)
+		}
+	}
+	if e := got[seqKey(3)]; e.Err == nil || !strings.Contains(e.Err.Error(), "does not exist") || e.Configured != "gone.example:2" {
+		t.Errorf("unknown name: %+v, want an error saying it does not exist", e)
+	}
+	if f.calls["gone.example"] != 1 {
+		t.Errorf("a name that does not exist was asked %d times, want once (as wg(8))", f.calls["gone.example"])
+	}
+	if f.calls["slow.example"] != 4 || len(progress) != 3 {
+		t.Errorf("slow.example asked %d times with %d progress lines, want 4 and 3", f.calls["slow.example"], len(progress))
+	}
+	if _, ok := got[seqKey(6)]; ok {
+		t.Errorf("a peer without Endpoint has an endpoint entry")
+	}
+	if f.calls["192.0.2.9"] != 0 {
+		t.Errorf("an IP literal went to the resolver")
+	}
+}
+
+func TestResolveGivesUpWithTheContext(t *testing.T) {
+	fastBackoff(t)
+	f := &fakeResolver{
+		fails: map[string]int{"down.example": 1 << 30},
+		err:   map[string]error{"down.example": errors.New("connection refused")},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := resolveEndpoint(ctx, wgconf.Endpoint{Host: "down.example", Port: 1}, f.resolve, func(string, ...any) {})
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "time ran out") {
+		t.Fatalf("error %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %s past a 100ms context", d)
+	}
+	if f.calls["down.example"] < 3 {
+		t.Errorf("asked %d times in 100ms with 5-20ms waits", f.calls["down.example"])
+	}
+}
