@@ -2,18 +2,94 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/handover"
+	"github.com/homestaker/homestaker-boot/init/kmod"
+	"github.com/homestaker/homestaker-boot/init/netup"
+	"github.com/homestaker/homestaker-boot/init/nextstage"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/storage"
+	"github.com/homestaker/homestaker-boot/init/wg"
 )
 
-// runStorage finds the volume by label and mounts it.
-func runStorage(ctx context.Context, rec *plan.Record, cfg config.Config) (*storage.Volume, error) {
+// boot is the state the stages hand on to each other. Each field is
+// written by one stage and read only by stages that run after it (the
+// plan's After lists guarantee the order).
+type boot struct {
+	cfg config.Config
+	con *console.Console
+	rep *report.Report
+
+	netw   *netup.State      // network
+	volume *storage.Volume   // storage
+	tunnel *wg.Tunnel        // wireguard
+	next   *nextstage.Loaded // nextstage
+}
+
+// early finishes the early stage: what the mounts and the configuration
+// found, and the kernel modules.
+func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, problems []config.Problem) error {
+	if mountErr != nil {
+		rec.Warn("%v", mountErr)
+	}
+	var bad []string
+	for _, p := range problems {
+		if p.Unknown {
+			rec.Warn("%s", p.Error())
+			continue
+		}
+		bad = append(bad, p.Error())
+	}
+	if len(bad) > 0 {
+		return report.Fail("valid homestaker.* parameters on the kernel command line", strings.Join(bad, "\n"),
+			"correct the parameter in the boot loader's command line (or the PXE script), then reboot; `cat /proc/cmdline` shows what the kernel got")
+	}
+
+	release := kernelRelease()
+	dir := "/lib/modules/" + release
+	if _, err := os.Stat(dir); err != nil {
+		carried, _ := os.ReadDir("/lib/modules")
+		if len(carried) > 0 {
+			rec.Warn("this initramfs carries modules for %s, not for the running kernel %s: no modules loaded; rebuild the initramfs for this kernel", carried[0].Name(), release)
+		}
+		rec.Summary("no kernel modules for %s", release)
+		return nil
+	}
+	// Drivers for the devices present (as udev's coldplug would), plus what
+	// the boot needs that no device asks for: Btrfs, the tunnel's tun, and
+	// the disk drivers for devices that appear late (SATA and USB disks
+	// probe asynchronously).
+	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "tun", "sd_mod", "usb_storage", "uas"}, func(format string, args ...any) {})
+	rec.Fact("modules", len(res.Modules))
+	rec.Fact("modules_ms", res.Duration.Milliseconds())
+	if err != nil {
+		// A missing NIC or disk driver shows up in the stage that needs
+		// it; here it is a warning.
+		rec.Warn("%v", err)
+	}
+	rec.Summary("%d kernel modules loaded for the devices present in %s", len(res.Modules), res.Duration.Round(time.Millisecond))
+	return nil
+}
+
+func (b *boot) network(ctx context.Context, rec *plan.Record) error {
+	var err error
+	b.netw, err = netup.Up(ctx, b.cfg, rec, netup.Options{SetClock: true})
+	return err
+}
+
+// storage finds the volume by label and mounts it.
+func (b *boot) storage(ctx context.Context, rec *plan.Record) error {
+	cfg := b.cfg
 	o := storage.Options{
 		Label: cfg.Label, LabelSet: cfg.LabelSet, Mnt: cfg.Mnt, Subvols: cfg.Subvols, Degraded: cfg.Degraded,
 		SysBlock: "/sys/class/block", DevDir: "/dev",
@@ -21,15 +97,16 @@ func runStorage(ctx context.Context, rec *plan.Record, cfg config.Config) (*stor
 	fs, fallback, waited, err := storage.Find(ctx, o, rec.Warn)
 	rec.Fact("waited_for_devices_ms", waited.Milliseconds())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if fallback {
 		rec.Warn("no filesystem labelled %q; using %q, the label the getting-started guide also uses (homestaker.label= silences this)", cfg.Label, fs.Label)
 	}
 	v, err := storage.Mount(fs, o, rec.Warn)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	b.volume = v
 	v.Fallback, v.WaitedMS = fallback, waited.Milliseconds()
 	rec.Fact("volume", v)
 	state := ""
@@ -37,13 +114,14 @@ func runStorage(ctx context.Context, rec *plan.Record, cfg config.Config) (*stor
 		state = ", DEGRADED"
 	}
 	rec.Summary("%s (%d of %d device%s: %s%s) mounted at %s, waited %dms for devices", v.Label, len(v.Devices), v.NumDevices, plural(int(v.NumDevices)), strings.Join(v.Devices, " "), state, cfg.Mnt, v.WaitedMS)
-	return v, nil
+	return nil
 }
 
-// runSecrets generates the SSH host key when absent, then runs the checks
+// secrets generates the SSH host key when absent, then runs the checks
 // `homestaker check` runs. A bad wg0.conf fails the stage only when the
 // tunnel is required; the wireguard stage reports it either way.
-func runSecrets(rec *plan.Record, cfg config.Config) error {
+func (b *boot) secrets(ctx context.Context, rec *plan.Record) error {
+	cfg := b.cfg
 	secretsDir := filepath.Join(cfg.Mnt, cfg.Subvols[0])
 	fp, generated, err := secrets.EnsureHostKey(secretsDir, "root@homestaker")
 	if err != nil {
@@ -85,4 +163,113 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// wireguard brings the tunnel up from wg0.conf and waits for a handshake.
+// It needs only a valid wg0.conf and the network: a bad JWT must not keep
+// the operator from getting in over the VPN to fix it. Without a handshake
+// the tunnel stays up, for when the peer comes back.
+func (b *boot) wireguard(ctx context.Context, rec *plan.Record) error {
+	if b.cfg.WG == config.WGOff {
+		rec.Summary("not started (homestaker.wg=off)")
+		return nil
+	}
+	err := b.startTunnel(ctx, rec)
+	if err != nil && b.cfg.WG == config.WGOptional {
+		rec.Warn("%v; going on without the tunnel (homestaker.wg=optional)", err)
+		return nil
+	}
+	return err
+}
+
+func (b *boot) startTunnel(ctx context.Context, rec *plan.Record) error {
+	conf, _, c := secrets.CheckWireGuard(filepath.Join(b.cfg.Mnt, b.cfg.Subvols[0]), b.cfg.Subvols[0], true)
+	if conf == nil {
+		return report.Fail("a valid wg0.conf in the secrets subvolume", c.Message, c.Action)
+	}
+	o := wg.Options{ResolvConf: "/etc/resolv.conf"}
+	if b.netw != nil {
+		o.Gateway, o.GatewayLink = b.netw.Gateway, b.netw.GatewayLink
+	}
+	t, err := wg.Up(ctx, conf, o, rec)
+	if err != nil {
+		return err
+	}
+	b.tunnel = t
+	hctx, cancel := context.WithTimeout(ctx, b.cfg.Timeouts.WG)
+	defer cancel()
+	_, err = t.WaitHandshake(hctx)
+	return err
+}
+
+// nextstageNeeds lists what the next stage's sources need.
+func (b *boot) nextstageNeeds() []string {
+	after := []string{"early"}
+	for _, src := range b.cfg.Next {
+		switch src.Kind {
+		case config.SourceVolume:
+			after = append(after, "storage")
+		case config.SourceHTTP:
+			after = append(after, "network", "wireguard")
+		}
+	}
+	return after
+}
+
+func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
+	root := ""
+	if b.volume != nil {
+		root = storage.TopLevel
+	}
+	next, err := nextstage.Locate(ctx, b.cfg.Next, root, func(src config.Source, err error) {
+		rec.Warn("%s: %v; trying the next source", src, err)
+	})
+	if err != nil {
+		return err
+	}
+	b.next = next
+	// Checking SHA256SUMS and its signature comes with the next-stage
+	// issue; until then say so every boot.
+	if b.cfg.Verify != config.VerifyOff {
+		rec.Warn("the tree was not verified: homestaker.verify=%s is not implemented in this build", b.cfg.Verify)
+	}
+	rec.Fact("source", next.Source.String())
+	rec.Fact("tree", next.Tree)
+	rec.Summary("%s: %s from %s", next.Source, next.Tree.Kernel, next.Tree.From)
+	return nil
+}
+
+// handover loads the next stage into the kernel, closes the tunnel,
+// unmounts the volume and jumps. It returns only on failure.
+func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
+	if b.cfg.Handover != config.HandoverKexec {
+		return report.Fail("a handover this build can do", "homestaker.handover="+b.cfg.Handover.String(),
+			"switch_root is not in this build yet: boot with homestaker.handover=kexec")
+	}
+	cmdline, err := handover.LoadKexec(b.next, nil)
+	if err != nil {
+		return err
+	}
+	// The kernel has its copy; nothing on the volume or the network is
+	// needed now.
+	b.next.Close()
+	if b.tunnel != nil {
+		if err := b.tunnel.Close(); err != nil {
+			rec.Warn("closing the tunnel: %v", err)
+		}
+	}
+	unix.Sync()
+	if b.volume != nil {
+		if err := b.volume.Unmount(); err != nil {
+			rec.Warn("%v", err)
+		}
+	}
+	rec.Fact("cmdline", cmdline)
+	rec.Summary("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
+	rec.Announce()
+	b.rep.Finish(report.OK, nil)
+	if err := b.rep.Save(report.Path); err != nil {
+		rec.Warn("%v", err)
+	}
+	return handover.Jump()
 }

@@ -12,7 +12,7 @@ import (
 func TestChainKexecFromInitramfs(t *testing.T) {
 	img := withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline))
 	d := PrepareDisk(t, WithTunnel...)
-	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff"}, Drive(d.Path))
+	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
 	vm.Expect("init started")
 	vm.Expect("[  OK  ] early:")
 	vm.Expect("[  OK  ] nextstage: initramfs:/next")
@@ -34,7 +34,7 @@ func TestChainKexecFromInitramfs(t *testing.T) {
 // the stage and the reason, then the machine powers off.
 func TestFailureBannerThenPoweroff(t *testing.T) {
 	d := PrepareDisk(t, WithTunnel...)
-	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=poweroff"}, Drive(d.Path))
+	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
 	vm.Expect("[FAILED] nextstage:")
 	vm.Expect("HOMESTAKER BOOT STOPPED in stage nextstage")
 	vm.Expect("no kexec-boot or netboot.ipxe in /nonexistent")
@@ -48,7 +48,7 @@ func TestFailureBannerThenPoweroff(t *testing.T) {
 // answers commands; leaving it shows the banner again.
 func TestFailureBannerThenShell(t *testing.T) {
 	d := PrepareDisk(t, WithTunnel...)
-	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=shell"}, Drive(d.Path))
+	vm := Boot(t, bench.initramfs, []string{"homestaker.next=initramfs:/nonexistent", "homestaker.onfail=shell", "homestaker.wg=off"}, Drive(d.Path))
 	vm.Expect("HOMESTAKER BOOT STOPPED in stage nextstage")
 	vm.Expect("starting a shell on the console")
 	vm.Expect("homestaker rescue shell")
@@ -66,7 +66,7 @@ func TestFailureBannerThenShell(t *testing.T) {
 func TestBreakBeforeHandover(t *testing.T) {
 	img := withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline))
 	d := PrepareDisk(t, WithTunnel...)
-	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.break=handover", "homestaker.onfail=poweroff"}, Drive(d.Path))
+	vm := Boot(t, img, []string{"homestaker.next=initramfs:/next", "homestaker.break=handover", "homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
 	vm.Expect("[  OK  ] nextstage:")
 	vm.Expect("stopping before handover (homestaker.break=handover)")
 	vm.Expect("homestaker rescue shell")

@@ -28,6 +28,7 @@ var bench struct {
 	cli       string // the homestaker CLI, for `homestaker prepare`
 	accel     string // tcg, or kvm when a probe boot worked
 	logs      string // where serial logs go
+	stopNTP   func()
 	tmp       string
 }
 
@@ -93,6 +94,9 @@ func setup() error {
 		return fmt.Errorf("mkfs.btrfs is not installed: run `make deps` (Debian package btrfs-progs)")
 	}
 	bench.accel = probeAccel()
+	if bench.stopNTP, err = serveNTP(); err != nil {
+		return fmt.Errorf("test NTP server on 127.0.0.1:123: %v", err)
+	}
 	return nil
 }
 
@@ -163,7 +167,8 @@ func BootNIC(t testing.TB, nic, initramfs string, cmdline []string, extra ...qem
 		qemu.WithQEMUCommand("qemu-system-x86_64 -accel " + bench.accel + " -cpu max -smp 2 -m 2G -nographic -no-reboot -nic " + nic),
 		qemu.WithKernel(bench.kernel),
 		qemu.WithInitramfs(initramfs),
-		qemu.WithAppendKernel(append([]string{"console=ttyS0", "panic=-1"}, cmdline...)...),
+		// The host's test NTP server; a test's own homestaker.ntp= wins.
+		qemu.WithAppendKernel(append([]string{"console=ttyS0", "panic=-1", "homestaker.ntp=10.0.2.2"}, cmdline...)...),
 		qemu.VirtioRandom(),
 		qemu.WithVMTimeout(3 * time.Minute),
 		qemu.WithSerialOutput(logFile),

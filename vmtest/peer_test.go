@@ -59,6 +59,13 @@ func StartPeer(t testing.TB, addr string) *Peer {
 // PublicKey is what the node's wg0.conf names as its peer.
 func (p *Peer) PublicKey() string { return p.Key.PublicKey().String() }
 
+// Flags are `homestaker prepare` flags for a node at addr whose wg0.conf
+// has this peer, reached at 10.0.2.2 (the host) from the guest.
+func (p *Peer) Flags(addr string) []string {
+	return []string{"--wg-address", addr, "--wg-peer-public-key", p.PublicKey(),
+		"--wg-endpoint", fmt.Sprintf("10.0.2.2:%d", p.Port), "--wg-allowed-ips", "10.99.0.0/24", "--wg-keepalive", "1"}
+}
+
 // Allow lets the node with the given public key in, from allowed.
 func (p *Peer) Allow(nodeKey wgconf.Key, allowed string) {
 	p.t.Helper()

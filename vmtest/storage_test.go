@@ -12,8 +12,9 @@ import (
 )
 
 // bootArgs are the command line of a boot that goes on to the stage 2 in
-// the initramfs, or powers off on failure.
-var bootArgs = []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff"}
+// the initramfs, or powers off on failure. The tunnel has its own tests
+// (network_test.go); here it is off unless a test turns it on.
+var bootArgs = []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff", "homestaker.wg=off"}
 
 // bootToStage2 boots disks with the stage-2 tree in the initramfs and
 // waits for the stage 2, returning the console up to there.
@@ -55,6 +56,7 @@ func TestStorageHappyPath(t *testing.T) {
 			for _, want := range []string{
 				"[  OK  ] storage: homestaker (1 of 1 device: /dev/vda) mounted at /mnt",
 				"[  OK  ] secrets: subvolumes, wireguard, jwt, ssh host key checked",
+				"[  OK  ] wireguard: not started (homestaker.wg=off)",
 				"[  OK  ] handover:",
 			} {
 				if !strings.Contains(out, want) {
@@ -80,7 +82,7 @@ func TestChainKexecFromVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	vm := Boot(t, bench.initramfs, []string{"homestaker.onfail=poweroff"}, Drive(d.Path))
+	vm := Boot(t, bench.initramfs, []string{"homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
 	vm.Expect("[  OK  ] nextstage: volume:/boot/current: bzImage from kexec-boot")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
 	if !strings.Contains(out, "HOMESTAKER-STAGE2 cmdline: "+fixture.Stage2Cmdline+"\r") {
@@ -185,17 +187,19 @@ func TestSecretsWireGuard(t *testing.T) {
 		d := PrepareDisk(t, WithTunnel...)
 		conf := d.ReadFile("secrets/wireguard/wg0.conf")
 		d.WriteFile("secrets/wireguard/wg0.conf", strings.Replace(conf, "[Peer]", "[Peer]\nEndpont = 10.0.2.2:51820", 1), 0o600)
-		vm, out := bootToBanner(t, "secrets", nil, []string{"Endpont"}, d.Path)
+		vm, out := bootToBanner(t, "secrets", []string{"homestaker.wg=required"}, []string{"Endpont"}, d.Path)
 		if !regexp.MustCompile(`wg0\.conf:\d+: Endpont`).MatchString(out) {
 			t.Errorf("the error does not name the file and line:\n%s", out)
 		}
 		vm.AssertNoSecrets(d.Secrets())
 	})
 	t.Run("group-readable", func(t *testing.T) {
-		d := PrepareDisk(t, WithTunnel...)
+		peer := StartPeer(t, "10.99.0.1")
+		d := PrepareDisk(t, peer.Flags("10.99.0.2/32")...)
+		peer.Allow(nodeKey(t, d, "secrets/wireguard/wg0.conf"), "10.99.0.2/32")
 		conf := d.ReadFile("secrets/wireguard/wg0.conf")
 		d.WriteFile("secrets/wireguard/wg0.conf", conf, 0o640)
-		vm, out := bootToStage2(t, nil, d.Path)
+		vm, out := bootToStage2(t, []string{"homestaker.wg=required"}, d.Path)
 		if !strings.Contains(out, "[ WARN ] secrets: wireguard:") || !strings.Contains(out, "group or others") {
 			t.Errorf("no warning about the file mode:\n%s", out)
 		}
