@@ -41,7 +41,7 @@ $(BUILD)/homestaker: FORCE
 	$(GO) build -trimpath -o $@ ./cmds/homestaker
 
 demo: deps build
-	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz
+	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz -cli $(BUILD)/homestaker
 
 vet:
 	$(GO) vet ./...

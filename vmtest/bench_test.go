@@ -34,7 +34,7 @@ func BenchmarkBootTimeline(b *testing.B) {
 	// real peer.
 	peer := StartPeer(b, "10.99.0.1")
 	disk := PrepareDisk(b, peer.Flags("10.99.0.2/32")...)
-	peer.Allow(nodeKey(b, disk, "secrets/wireguard/wg0.conf"), "10.99.0.2/32")
+	allow(b, peer, disk)
 	for i := 0; i < b.N; i++ {
 		chain := bootTimeline(b, withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline)),
 			"homestaker.next=initramfs:/next homestaker.onfail=poweroff", "init started", Drive(disk.Path))

@@ -94,7 +94,7 @@ func setup() error {
 		return fmt.Errorf("mkfs.btrfs is not installed: run `make deps` (Debian package btrfs-progs)")
 	}
 	bench.accel = probeAccel()
-	if bench.stopNTP, err = serveNTP(); err != nil {
+	if bench.stopNTP, err = fixture.ServeNTP(); err != nil {
 		return fmt.Errorf("test NTP server on 127.0.0.1:123: %v", err)
 	}
 	return nil

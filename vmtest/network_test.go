@@ -18,7 +18,7 @@ var tunnelArgs = []string{"homestaker.next=initramfs:/next", "homestaker.onfail=
 // reachThroughTunnel waits for the break before the handover, pings the
 // node from the host peer through the tunnel, then lets the boot go on to
 // the stage 2.
-func reachThroughTunnel(t *testing.T, vm *VM, peer *Peer, disk *Disk) string {
+func reachThroughTunnel(t *testing.T, vm *VM, peer *fixture.Peer, disk *Disk) string {
 	t.Helper()
 	out := vm.Expect("stopping before handover (homestaker.break=handover)")
 	out += vm.Expect("$ ")
@@ -34,10 +34,10 @@ func reachThroughTunnel(t *testing.T, vm *VM, peer *Peer, disk *Disk) string {
 	return out
 }
 
-func tunnelDisk(t *testing.T, peer *Peer, extra ...string) *Disk {
+func tunnelDisk(t *testing.T, peer *fixture.Peer, extra ...string) *Disk {
 	t.Helper()
 	d := PrepareDisk(t, append(peer.Flags("10.99.0.2/32"), extra...)...)
-	peer.Allow(nodeKey(t, d, "secrets/wireguard/wg0.conf"), "10.99.0.2/32")
+	allow(t, peer, d)
 	return d
 }
 
@@ -89,7 +89,7 @@ func TestTunnelEndpointHostname(t *testing.T) {
 func TestTunnelPeerDown(t *testing.T) {
 	peer := StartPeer(t, "10.99.0.1")
 	d := tunnelDisk(t, peer)
-	peer.dev.Close() // nobody answers at that port now
+	peer.Close() // nobody answers at that port now
 	endpoint := fmt.Sprintf("10.0.2.2:%d", peer.Port)
 	t.Run("required", func(t *testing.T) {
 		vm, _ := bootToBanner(t, "wireguard", []string{"homestaker.wg=required", "homestaker.timeout.wg=4"}, []string{peer.PublicKey(), endpoint, "homestaker.wg=optional"}, d.Path)

@@ -196,7 +196,7 @@ func TestSecretsWireGuard(t *testing.T) {
 	t.Run("group-readable", func(t *testing.T) {
 		peer := StartPeer(t, "10.99.0.1")
 		d := PrepareDisk(t, peer.Flags("10.99.0.2/32")...)
-		peer.Allow(nodeKey(t, d, "secrets/wireguard/wg0.conf"), "10.99.0.2/32")
+		allow(t, peer, d)
 		conf := d.ReadFile("secrets/wireguard/wg0.conf")
 		d.WriteFile("secrets/wireguard/wg0.conf", conf, 0o640)
 		vm, out := bootToStage2(t, []string{"homestaker.wg=required"}, d.Path)

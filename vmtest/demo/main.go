@@ -1,7 +1,8 @@
 // Command demo boots the whole chain in QEMU for a person to watch: the
-// test kernel with our initramfs, a HomestakerOS-shaped kexec tree added to
-// it, and the stage-2 payload at the end. The console is yours; QEMU exits
-// when the stage 2 powers off (or with Ctrl-A X).
+// test kernel with our initramfs, a demo disk made by `homestaker prepare`,
+// a WireGuard peer on the host for the tunnel, and a HomestakerOS-shaped
+// kexec tree whose stage 2 prints what it got and powers off. The console
+// is yours (QEMU quits with Ctrl-A X).
 package main
 
 import (
@@ -18,16 +19,17 @@ import (
 func main() {
 	initramfs := flag.String("initramfs", "build/initramfs.cpio.zst", "our initramfs")
 	kernel := flag.String("kernel", "build/vmlinuz", "the kernel")
+	cli := flag.String("cli", "build/homestaker", "the homestaker CLI, to prepare the demo disk")
 	accel := flag.String("accel", "tcg", "QEMU accelerator")
 	appendArgs := flag.String("append", "", "extra kernel command line parameters")
 	flag.Parse()
-	if err := run(*initramfs, *kernel, *accel, *appendArgs); err != nil {
+	if err := run(*initramfs, *kernel, *cli, *accel, *appendArgs); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(initramfs, kernel, accel, extra string) error {
+func run(initramfs, kernel, cli, accel, extra string) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -37,6 +39,41 @@ func run(initramfs, kernel, accel, extra string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+
+	// The tunnel's far end, and the time server the user network lacks.
+	peer, err := fixture.StartPeer("10.99.0.1")
+	if err != nil {
+		return err
+	}
+	defer peer.Close()
+	stopNTP, err := fixture.ServeNTP()
+	if err != nil {
+		return fmt.Errorf("NTP server on 127.0.0.1:123 (run as root): %v", err)
+	}
+	defer stopNTP()
+
+	disk := filepath.Join(tmp, "demo-disk.img")
+	if err := os.WriteFile(disk, nil, 0o644); err != nil {
+		return err
+	}
+	if err := os.Truncate(disk, 512<<20); err != nil {
+		return err
+	}
+	prep := exec.Command(cli, "prepare", "--wg-address", "10.99.0.2/32", "--wg-peer-public-key", peer.PublicKey(),
+		"--wg-endpoint", fmt.Sprintf("10.0.2.2:%d", peer.Port), "--wg-allowed-ips", "10.99.0.0/24", "--wg-keepalive", "25", disk)
+	prep.Stdout, prep.Stderr = os.Stdout, os.Stderr
+	fmt.Printf("demo: %s\n", strings.Join(prep.Args, " "))
+	if err := prep.Run(); err != nil {
+		return fmt.Errorf("homestaker prepare: %v", err)
+	}
+	node, err := fixture.NodeKey(disk, "secrets/wireguard/wg0.conf")
+	if err != nil {
+		return err
+	}
+	if err := peer.Allow(node, "10.99.0.2/32"); err != nil {
+		return err
+	}
+
 	stage2, err := fixture.BuildStage2(root, tmp)
 	if err != nil {
 		return err
@@ -49,9 +86,10 @@ func run(initramfs, kernel, accel, extra string) error {
 	if err := fixture.Append(img, initramfs, recs); err != nil {
 		return err
 	}
-	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 homestaker.next=initramfs:/next " + extra)
+	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 homestaker.next=initramfs:/next homestaker.ntp=10.0.2.2 " + extra)
 	args := []string{"-accel", accel, "-cpu", "max", "-smp", "2", "-m", "2G", "-nographic", "-no-reboot",
 		"-device", "virtio-rng-pci", "-nic", "user,model=virtio-net-pci",
+		"-drive", "file=" + strings.ReplaceAll(disk, ",", ",,") + ",if=virtio,format=raw",
 		"-kernel", kernel, "-initrd", img, "-append", cmdline}
 	fmt.Printf("demo: qemu-system-x86_64 %s\n", strings.Join(args, " "))
 	cmd := exec.Command("qemu-system-x86_64", args...)
