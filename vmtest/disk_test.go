@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hugelgupf/vmtest/qemu"
@@ -21,10 +22,36 @@ type Disk struct {
 // wgPeer is a public key for the tunnel's far end in test disks.
 const wgPeer = "fE/wdxzl0klVp/IR8UcaoGUMjqaWi3jAd7KzHKFS6Ds="
 
+// disks are the disks each test made, by test name, so every boot can be
+// checked for leaked secrets.
+var disks struct {
+	sync.Mutex
+	byTest map[string][]*Disk
+}
+
+// disksFor returns the disks made by the test called name or a parent.
+func disksFor(name string) []*Disk {
+	disks.Lock()
+	defer disks.Unlock()
+	var out []*Disk
+	for test, ds := range disks.byTest {
+		if name == test || strings.HasPrefix(name, test+"/") {
+			out = append(out, ds...)
+		}
+	}
+	return out
+}
+
 // PrepareDisk makes a sparse image and runs `homestaker prepare` on it.
 func PrepareDisk(t testing.TB, args ...string) *Disk {
 	t.Helper()
 	d := &Disk{t: t, Path: filepath.Join(t.TempDir(), "disk.img")}
+	disks.Lock()
+	if disks.byTest == nil {
+		disks.byTest = map[string][]*Disk{}
+	}
+	disks.byTest[t.Name()] = append(disks.byTest[t.Name()], d)
+	disks.Unlock()
 	if err := os.WriteFile(d.Path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -181,6 +181,13 @@ func BootNIC(t testing.TB, nic, initramfs string, cmdline []string, extra ...qem
 	v.start = time.Now()
 	v.VM = qemu.StartT(t, name, qemu.ArchAMD64, append(fns, extra...)...)
 	t.Cleanup(func() {
+		// No boot may show a secret from any disk the test made, whatever
+		// the test itself checks.
+		if v.Waited() {
+			for _, d := range disksFor(t.Name()) {
+				v.AssertNoSecrets(d.Secrets())
+			}
+		}
 		if t.Failed() {
 			t.Logf("serial log: %s", logPath)
 		}
