@@ -73,8 +73,19 @@ func BenchmarkBootTimeline(b *testing.B) {
 				b.ReportMetric(d.Seconds(), stage+"-s")
 			}
 		}
-		if m := waitedRe.FindStringSubmatch(joinLines(chain)); m != nil {
+		log := joinLines(chain)
+		if m := waitedRe.FindStringSubmatch(log); m != nil {
 			fmt.Printf("  storage waited %sms for devices\n", m[1])
+		}
+		if m := leaseRe.FindStringSubmatch(log); m != nil {
+			fmt.Printf("  DHCP lease after %s of the network stage\n", m[1])
+		}
+		if m := handshakeRe.FindStringSubmatch(log); m != nil {
+			fmt.Printf("  first WireGuard handshake %s after the tunnel came up\n", m[1])
+		}
+		if ov, netDur, ok := overlap(chain, "network", "storage"); ok {
+			fmt.Printf("  network and storage ran concurrently for %.3fs (%.0f%% of the network stage)\n", ov.Seconds(), 100*ov.Seconds()/netDur.Seconds())
+			b.ReportMetric(ov.Seconds(), "net-storage-overlap-s")
 		}
 		fmt.Printf("total %.2fs, baseline %.2fs, ratio %.2f; init before handover %.2fs = %.1f%% of the total (target <= 5%%), %.1f%% without kexec_file_load\n",
 			total.Seconds(), baseTotal.Seconds(), total.Seconds()/baseTotal.Seconds(), (handover - initStart).Seconds(), initPct, ownPct)
@@ -97,9 +108,29 @@ func BenchmarkBootTimeline(b *testing.B) {
 }
 
 var (
-	durationRe = regexp.MustCompile(`\(([0-9.]+)(ms|s)\)~?$`)
-	waitedRe   = regexp.MustCompile(`waited (\d+)ms for devices`)
+	durationRe  = regexp.MustCompile(`\(([0-9.]+)(ms|s)\)~?$`)
+	waitedRe    = regexp.MustCompile(`waited (\d+)ms for devices`)
+	leaseRe     = regexp.MustCompile(`by DHCP in (\S+?),`)
+	handshakeRe = regexp.MustCompile(`handshake with \S+ at \S+ after (\S+) `)
 )
+
+// overlap is how long stages a and b ran at the same time, from their
+// status lines' host times and durations; it also returns a's duration.
+func overlap(lines []Line, a, b string) (time.Duration, time.Duration, bool) {
+	endA, okA := milestone(lines, "[  OK  ] "+a+":")
+	endB, okB := milestone(lines, "[  OK  ] "+b+":")
+	durA, okDA := stageDuration(lines, a)
+	durB, okDB := stageDuration(lines, b)
+	if !okA || !okB || !okDA || !okDB {
+		return 0, 0, false
+	}
+	start := max(endA-durA, endB-durB)
+	end := min(endA, endB)
+	if end < start {
+		return 0, durA, true
+	}
+	return end - start, durA, true
+}
 
 // stageDuration reads a stage's duration from its status line, which ends
 // in "(1.23s)" or "(45ms)".
