@@ -192,6 +192,22 @@ func describe(data string, flags uintptr) string {
 	return strings.Join(append(opts, data), ",")
 }
 
+// WritableTopLevel remounts the top level read-write for fn (the init
+// writes boot reports under /boot there) and read-only again after. The
+// data subvolumes are never touched.
+func (v *Volume) WritableTopLevel(fn func(dir string) error) error {
+	const ro = unix.MS_RDONLY | unix.MS_NOATIME | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|(ro&^unix.MS_RDONLY), ""); err != nil {
+		return fmt.Errorf("remounting %s read-write: %v", TopLevel, err)
+	}
+	err := fn(TopLevel)
+	unix.Sync()
+	if rerr := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|ro, ""); rerr != nil && err == nil {
+		err = fmt.Errorf("remounting %s read-only: %v", TopLevel, rerr)
+	}
+	return err
+}
+
 // Unmount unmounts in reverse order, for a clean handover. It goes on past
 // a failure and returns them all.
 func (v *Volume) Unmount() error {
