@@ -260,8 +260,11 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	}
 	unix.Sync()
 	if b.volume != nil {
+		// Never kexec with the volume mounted read-write: the next kernel
+		// would find it dirty.
 		if err := b.volume.Unmount(); err != nil {
-			rec.Warn("%v", err)
+			return report.Fail("the volume unmounted cleanly before the handover", err.Error(),
+				"a process in the rescue shell may be using it (cd / and exit the shell), then reboot")
 		}
 	}
 	rec.Fact("cmdline", cmdline)

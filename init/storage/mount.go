@@ -208,16 +208,29 @@ func (v *Volume) WritableTopLevel(fn func(dir string) error) error {
 	return err
 }
 
-// Unmount unmounts in reverse order, for a clean handover. It goes on past
-// a failure and returns them all.
+// Unmount unmounts in reverse order (deepest first), for a clean
+// handover. A busy mount is retried for a second (a process that just
+// exited may still hold it); what stays mounted is returned by name and
+// kept in v.Mounts.
 func (v *Volume) Unmount() error {
 	var errs []error
+	var left []Mounted
 	for i := len(v.Mounts) - 1; i >= 0; i-- {
-		if err := unix.Unmount(v.Mounts[i].Target, 0); err != nil {
-			errs = append(errs, fmt.Errorf("unmount %s: %v", v.Mounts[i].Target, err))
+		m := v.Mounts[i]
+		var err error
+		for try := 0; try < 10; try++ {
+			if err = unix.Unmount(m.Target, 0); !errors.Is(err, unix.EBUSY) {
+				break
+			}
+			unix.Sync()
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %v", m.Target, err))
+			left = append([]Mounted{m}, left...)
 		}
 	}
-	v.Mounts = nil
+	v.Mounts = left
 	return errors.Join(errs...)
 }
 
