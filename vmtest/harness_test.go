@@ -83,7 +83,7 @@ func setup() error {
 	if _, err := os.Stat(bench.initramfs); err != nil {
 		return err
 	}
-	if bench.stage2, err = fixture.BuildStage2(bench.root, bench.tmp); err != nil {
+	if bench.stage2, err = fixture.BuildStage2(bench.root, bench.tmp, modules); err != nil {
 		return err
 	}
 	bench.cli = filepath.Join(bench.tmp, "homestaker")

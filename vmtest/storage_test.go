@@ -76,7 +76,7 @@ func TestChainKexecFromVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 		copyFile(t, bench.kernel, filepath.Join(dir, "bzImage"))
-		copyFile(t, bench.stage2, filepath.Join(dir, "initrd"))
+		copyFile(t, bench.stage2, filepath.Join(dir, "initrd.zst"))
 		if err := os.WriteFile(filepath.Join(dir, "kexec-boot"), []byte(fixture.KexecBoot(fixture.Stage2Cmdline)), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	i, err := os.Open("/next/initrd")
+	i, err := os.Open("/next/initrd.zst")
 	if err != nil {
 		fail(err)
 	}

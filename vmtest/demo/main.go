@@ -74,7 +74,7 @@ func run(initramfs, kernel, cli, accel, extra string) error {
 		return err
 	}
 
-	stage2, err := fixture.BuildStage2(root, tmp)
+	stage2, err := fixture.BuildStage2(root, tmp, "")
 	if err != nil {
 		return err
 	}

@@ -1,32 +1,107 @@
 // Command stage2 stands in for HomestakerOS in the VM tests: as the init of
 // the kexec'd kernel it prints a marker, its command line and what it
-// received, then powers the VM off.
+// received; when its command line names a boot report on the volume, it
+// mounts the volume (with the modules its initrd carries) and shows that
+// the report is there and the volume was left clean; then it powers off.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/homestaker/homestaker-boot/init/kmod"
 )
 
 func main() {
 	_ = unix.Mount("proc", "/proc", "proc", 0, "")
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	uptime, _ := os.ReadFile("/proc/uptime")
-	fmt.Printf("HOMESTAKER-STAGE2 up at %s\n", strings.Fields(string(uptime) + " ?")[0])
+	fmt.Printf("HOMESTAKER-STAGE2 up at %s as pid %d\n", strings.Fields(string(uptime)+" ?")[0], os.Getpid())
 	fmt.Printf("HOMESTAKER-STAGE2 cmdline: %s\n", strings.TrimSpace(string(cmdline)))
-	// What the initrd brought: every file but our own init.
+	// What the initrd brought.
 	_ = filepath.Walk("/received", func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
 			fmt.Printf("HOMESTAKER-STAGE2 received: %s (%d bytes)\n", p, fi.Size())
 		}
 		return nil
 	})
+	// After a switch_root the bootstrap's mounts are here.
+	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 2 && strings.HasPrefix(f[1], "/mnt/") {
+				fmt.Printf("HOMESTAKER-STAGE2 mount: %s %s\n", f[1], f[2])
+			}
+		}
+	}
+	for _, w := range strings.Fields(string(cmdline)) {
+		if path, ok := strings.CutPrefix(w, "homestaker.report="); ok {
+			checkVolume(path)
+		}
+	}
 	fmt.Println("HOMESTAKER-STAGE2 powering off")
 	unix.Sync()
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	select {}
+}
+
+// checkVolume mounts the volume and prints the report's first bytes,
+// whether the SSH host key the bootstrap wrote is there, and whether the
+// kernel had to replay a log (it must not: the bootstrap unmounted it).
+func checkVolume(report string) {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	dir := "/lib/modules/" + unix.ByteSliceToString(u.Release[:])
+	if _, err := os.Stat(dir); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, _ = kmod.Load(ctx, dir, func(string, ...any) {})
+		cancel()
+	}
+	_ = os.MkdirAll("/dev", 0o755)
+	_ = unix.Mount("devtmpfs", "/dev", "devtmpfs", 0, "")
+	var err error
+	for i := 0; i < 100; i++ {
+		if _, err = os.Stat("/dev/vda"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = os.MkdirAll("/vol", 0o755)
+	if err == nil {
+		err = unix.Mount("/dev/vda", "/vol", "btrfs", 0, "subvolid=5")
+	}
+	if err != nil {
+		fmt.Printf("HOMESTAKER-STAGE2 volume: cannot mount /dev/vda: %v\n", err)
+		return
+	}
+	defer unix.Unmount("/vol", 0)
+	if b, err := os.ReadFile(filepath.Join("/vol", report)); err == nil {
+		fmt.Printf("HOMESTAKER-STAGE2 report %s: %d bytes, result %s\n", report, len(b), field(string(b), `"result": "`))
+	} else {
+		fmt.Printf("HOMESTAKER-STAGE2 report %s: %v\n", report, err)
+	}
+	if _, err := os.Stat("/vol/secrets/ssh/id_ed25519.pub"); err == nil {
+		fmt.Println("HOMESTAKER-STAGE2 volume: ssh host key present")
+	}
+	buf := make([]byte, 1<<20)
+	n, _ := unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
+	if strings.Contains(string(buf[:n]), "log replay") {
+		fmt.Println("HOMESTAKER-STAGE2 volume: log replay needed")
+	} else {
+		fmt.Println("HOMESTAKER-STAGE2 volume: clean, no log replay")
+	}
+}
+
+func field(s, prefix string) string {
+	_, rest, ok := strings.Cut(s, prefix)
+	if !ok {
+		return "?"
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
 }
