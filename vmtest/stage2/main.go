@@ -22,7 +22,7 @@ func main() {
 	_ = unix.Mount("proc", "/proc", "proc", 0, "")
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	uptime, _ := os.ReadFile("/proc/uptime")
-	fmt.Printf("HOMESTAKER-STAGE2 up at %s as pid %d\n", strings.Fields(string(uptime)+" ?")[0], os.Getpid())
+	fmt.Printf("HOMESTAKER-STAGE2 up at %s as pid %d\n", strings.Fields(string(uptime) + " ?")[0], os.Getpid())
 	fmt.Printf("HOMESTAKER-STAGE2 cmdline: %s\n", strings.TrimSpace(string(cmdline)))
 	// What the initrd brought.
 	_ = filepath.Walk("/received", func(p string, fi os.FileInfo, err error) error {
