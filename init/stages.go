@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/fetch"
 	"github.com/homestaker/homestaker-boot/init/handover"
 	"github.com/homestaker/homestaker-boot/init/kmod"
 	"github.com/homestaker/homestaker-boot/init/netup"
@@ -19,7 +21,17 @@ import (
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/storage"
+	"github.com/homestaker/homestaker-boot/init/verify"
 	"github.com/homestaker/homestaker-boot/init/wg"
+)
+
+// Where the initramfs keeps what it trusts: minisign public keys (one per
+// file, so an appended cpio archive can add one) and the CA bundle for
+// https sources.
+const (
+	trustedKeysDir = "/etc/homestaker/trusted.d"
+	caBundle       = "/etc/ssl/certs/ca-certificates.crt"
+	reportsDir     = "boot/reports" // on the volume's top level
 )
 
 // boot is the state the stages hand on to each other. Each field is
@@ -217,36 +229,75 @@ func (b *boot) nextstageNeeds() []string {
 }
 
 func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
-	root := ""
-	if b.volume != nil {
-		root = storage.TopLevel
+	keys, errs := verify.LoadTrustedKeys(trustedKeysDir)
+	for _, err := range errs {
+		rec.Warn("trusted key: %v", err)
 	}
-	next, err := nextstage.Locate(ctx, b.cfg.Next, root, func(src config.Source, err error) {
-		rec.Warn("%s: %v; trying the next source", src, err)
+	env := nextstage.Env{Mode: b.cfg.Verify, Keys: keys, TmpDir: "/run/homestaker"}
+	if b.volume != nil {
+		env.Volume = storage.TopLevel
+	}
+	if b.netw != nil {
+		client, err := fetch.Client(caBundle)
+		if err != nil {
+			rec.Warn("%v", err)
+		}
+		env.HTTP = client
+		env.Progress = func(p fetch.Progress) { rec.Printf("%s", p) }
+	}
+	var refused []string
+	next, err := nextstage.Locate(ctx, b.cfg.Next, env, func(src config.Source, err error) {
+		refused = append(refused, fmt.Sprintf("%s refused (%v)", src, err))
+		rec.Warn("%s refused: %v", src, err)
 	})
 	if err != nil {
 		return err
 	}
 	b.next = next
-	// Checking SHA256SUMS and its signature comes with the next-stage
-	// issue; until then say so every boot.
-	if b.cfg.Verify != config.VerifyOff {
-		rec.Warn("the tree was not verified: homestaker.verify=%s is not implemented in this build", b.cfg.Verify)
+	if len(refused) > 0 {
+		rec.Warn("%s, booting %s", strings.Join(refused, ", "), next.Source)
+		rec.Fact("refused", refused)
+	}
+	if w := next.Verified.Warning; w != "" {
+		rec.Warn("%s", w)
 	}
 	rec.Fact("source", next.Source.String())
 	rec.Fact("tree", next.Tree)
-	rec.Summary("%s: %s from %s", next.Source, next.Tree.Kernel, next.Tree.From)
+	rec.Fact("verified", next.Verified)
+	how := next.Verified.Mode
+	if next.Verified.Signer != "" {
+		how += " by key " + next.Verified.Signer
+	}
+	rec.Summary("%s: %s from %s, verified: %s", next.Source, next.Tree.Kernel, next.Tree.From, how)
 	return nil
 }
 
-// handover loads the next stage into the kernel, closes the tunnel,
-// unmounts the volume and jumps. It returns only on failure.
+// handover loads the next stage into the kernel, saves the boot report on
+// the volume, closes the tunnel, unmounts the volume and jumps. It returns
+// only on failure.
 func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	if b.cfg.Handover != config.HandoverKexec {
 		return report.Fail("a handover this build can do", "homestaker.handover="+b.cfg.Handover.String(),
 			"switch_root is not in this build yet: boot with homestaker.handover=kexec")
 	}
-	cmdline, err := handover.LoadKexec(b.next, nil)
+	// The report's place on the volume goes on the next command line, so
+	// it is claimed before the load and written in full after it.
+	var extra []string
+	reportPath := ""
+	if b.volume != nil {
+		err := b.volume.WritableTopLevel(func(top string) error {
+			name, err := b.rep.SaveNumbered(filepath.Join(top, reportsDir), report.Keep)
+			reportPath = filepath.Join("/", reportsDir, name)
+			return err
+		})
+		if err != nil {
+			rec.Warn("boot report on the volume: %v", err)
+			reportPath = ""
+		} else {
+			extra = append(extra, "homestaker.report="+reportPath)
+		}
+	}
+	cmdline, err := handover.LoadKexec(b.next, extra)
 	if err != nil {
 		return err
 	}
@@ -258,6 +309,19 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 			rec.Warn("closing the tunnel: %v", err)
 		}
 	}
+	rec.Fact("cmdline", cmdline)
+	rec.Fact("report", reportPath)
+	rec.Summary("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
+	rec.Announce()
+	b.rep.Finish(report.OK, nil)
+	if reportPath != "" {
+		if err := b.volume.WritableTopLevel(func(top string) error { return b.rep.Save(filepath.Join(top, reportPath)) }); err != nil {
+			rec.Warn("boot report on the volume: %v", err)
+		}
+	}
+	if err := b.rep.Save(report.Path); err != nil {
+		rec.Warn("%v", err)
+	}
 	unix.Sync()
 	if b.volume != nil {
 		// Never kexec with the volume mounted read-write: the next kernel
@@ -266,13 +330,6 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 			return report.Fail("the volume unmounted cleanly before the handover", err.Error(),
 				"a process in the rescue shell may be using it (cd / and exit the shell), then reboot")
 		}
-	}
-	rec.Fact("cmdline", cmdline)
-	rec.Summary("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
-	rec.Announce()
-	b.rep.Finish(report.OK, nil)
-	if err := b.rep.Save(report.Path); err != nil {
-		rec.Warn("%v", err)
 	}
 	return handover.Jump()
 }

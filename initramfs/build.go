@@ -23,12 +23,14 @@ import (
 )
 
 type options struct {
-	output     string
-	modulesDir string
-	modules    []string
-	defaults   string
-	files      []string
-	tempDir    string
+	output      string
+	modulesDir  string
+	modules     []string
+	defaults    string
+	files       []string
+	trustedKeys []string
+	caBundle    string
+	tempDir     string
 }
 
 // rescueCommands is the toolset on the rescue shell's PATH; tools.go keeps
@@ -61,6 +63,25 @@ func build(o options) error {
 		}
 		if err := writeFile(filepath.Join(staging, config.DefaultsPath), []byte("# baked in by the initramfs builder; the kernel command line overrides it\n"+o.defaults+"\n")); err != nil {
 			return err
+		}
+	}
+
+	for _, k := range o.trustedKeys {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return fmt.Errorf("-trusted-keys: %v", err)
+		}
+		if err := writeFile(filepath.Join(staging, "etc/homestaker/trusted.d", filepath.Base(k)), b); err != nil {
+			return err
+		}
+	}
+	if o.caBundle != "" {
+		if b, err := os.ReadFile(o.caBundle); err == nil {
+			if err := writeFile(filepath.Join(staging, "etc/ssl/certs/ca-certificates.crt"), b); err != nil {
+				return err
+			}
+		} else if !os.IsNotExist(err) {
+			return fmt.Errorf("-ca-bundle: %v", err)
 		}
 	}
 

@@ -29,6 +29,8 @@ func main() {
 	mods := flag.String("modules", strings.Join(defaultModules, ","), "comma-separated modules (names or aliases) to carry, with their dependencies")
 	flag.StringVar(&o.defaults, "defaults", "", "kernel command line parameters baked in as defaults, e.g. 'homestaker.onfail=reboot:60'")
 	files := flag.String("files", "", "comma-separated extra files SRC:DST to add")
+	keys := flag.String("trusted-keys", "", "comma-separated minisign public key files the init trusts for next stages (homestaker.verify=signature by default when given)")
+	flag.StringVar(&o.caBundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA bundle for https next-stage sources; empty: none")
 	flag.StringVar(&o.tempDir, "tmp", "", "temporary directory (default: a new one under $TMPDIR)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: initramfs [flags]\n\nBuilds the homestaker-boot initramfs.\n\n")
@@ -41,6 +43,7 @@ func main() {
 	}
 	o.modules = splitList(*mods)
 	o.files = splitList(*files)
+	o.trustedKeys = splitList(*keys)
 	if err := build(o); err != nil {
 		fmt.Fprintf(os.Stderr, "initramfs: %v\n", err)
 		os.Exit(1)

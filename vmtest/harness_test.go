@@ -151,10 +151,23 @@ func Boot(t testing.TB, initramfs string, cmdline []string, extra ...qemu.Fn) *V
 	return BootNIC(t, UserNet, initramfs, cmdline, extra...)
 }
 
+// BootFirmware starts QEMU without -kernel: the firmware boots what args
+// give it (a PXE ROM with "-boot n", OVMF with a disk image). The kernel
+// command line then comes from the boot medium; it must name console=ttyS0.
+func BootFirmware(t testing.TB, args []string, extra ...qemu.Fn) *VM {
+	t.Helper()
+	return start(t, "qemu-system-x86_64 -accel "+bench.accel+" -cpu max -smp 2 -m 2G -nographic -no-reboot "+strings.Join(args, " "), "", "", nil, extra...)
+}
+
 // BootNIC is Boot with the NIC given as QEMU's -nic value ("none" for
 // none). Every VM has a virtio RNG (getrandom blocks under TCG otherwise)
 // and its serial log saved as build/vmtest-logs/<test>.log.
 func BootNIC(t testing.TB, nic, initramfs string, cmdline []string, extra ...qemu.Fn) *VM {
+	t.Helper()
+	return start(t, "qemu-system-x86_64 -accel "+bench.accel+" -cpu max -smp 2 -m 2G -nographic -no-reboot -nic "+nic, bench.kernel, initramfs, cmdline, extra...)
+}
+
+func start(t testing.TB, qemuCmd, kernel, initramfs string, cmdline []string, extra ...qemu.Fn) *VM {
 	t.Helper()
 	name := strings.ReplaceAll(t.Name(), "/", "_")
 	logPath := filepath.Join(bench.logs, name+".log")
@@ -164,11 +177,7 @@ func BootNIC(t testing.TB, nic, initramfs string, cmdline []string, extra ...qem
 	}
 	v := &VM{t: t}
 	fns := []qemu.Fn{
-		qemu.WithQEMUCommand("qemu-system-x86_64 -accel " + bench.accel + " -cpu max -smp 2 -m 2G -nographic -no-reboot -nic " + nic),
-		qemu.WithKernel(bench.kernel),
-		qemu.WithInitramfs(initramfs),
-		// The host's test NTP server; a test's own homestaker.ntp= wins.
-		qemu.WithAppendKernel(append([]string{"console=ttyS0", "panic=-1", "homestaker.ntp=10.0.2.2"}, cmdline...)...),
+		qemu.WithQEMUCommand(qemuCmd),
 		qemu.VirtioRandom(),
 		qemu.WithVMTimeout(3 * time.Minute),
 		qemu.WithSerialOutput(logFile),
@@ -177,6 +186,13 @@ func BootNIC(t testing.TB, nic, initramfs string, cmdline []string, extra ...qem
 			v.lines = append(v.lines, Line{At: time.Since(v.start), Text: line})
 			v.mu.Unlock()
 		}),
+	}
+	if kernel != "" {
+		fns = append(fns,
+			qemu.WithKernel(kernel),
+			qemu.WithInitramfs(initramfs),
+			// The host's test NTP server; a test's own homestaker.ntp= wins.
+			qemu.WithAppendKernel(append([]string{"console=ttyS0", "panic=-1", "homestaker.ntp=10.0.2.2"}, cmdline...)...))
 	}
 	v.start = time.Now()
 	v.VM = qemu.StartT(t, name, qemu.ArchAMD64, append(fns, extra...)...)

@@ -1,5 +1,6 @@
-// Package nextstage finds the HomestakerOS kexec tree to boot, reads what
-// it asks for and opens its kernel and initrd for the handover.
+// Package nextstage finds the HomestakerOS kexec tree to boot, verifies it
+// and opens its kernel and initrd for the handover: the files checked are
+// the files loaded, from the same open descriptors.
 package nextstage
 
 import (
@@ -7,44 +8,64 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/fetch"
 	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/verify"
 )
 
-// Loaded is a next stage ready for the handover. The files stay open so
-// that what is handed to the kernel is what was read and checked.
-type Loaded struct {
-	Source config.Source
-	Dir    string
-	Tree   kexectree.Tree
-	Kernel *os.File
-	Initrd *os.File // nil when the tree has none
+// Env is what sources need besides their own address.
+type Env struct {
+	Volume   string // where the Btrfs top level is mounted; "" when none
+	Mode     config.VerifyMode
+	Keys     []verify.TrustedKey
+	HTTP     *http.Client
+	TmpDir   string // tmpfs for downloads
+	Progress func(fetch.Progress)
 }
 
-// Close closes the files.
+// Loaded is a verified next stage ready for the handover.
+type Loaded struct {
+	Source   config.Source
+	Dir      string // the tree's directory or URL
+	Tree     kexectree.Tree
+	Kernel   *os.File
+	Initrd   *os.File // nil when the tree has none
+	Verified verify.Result
+	temp     []string // downloads to delete once the kernel has its copy
+}
+
+// Close closes the files and deletes downloads: after kexec_file_load the
+// kernel holds its own copy, and tmpfs is RAM the next stage needs.
 func (l *Loaded) Close() {
-	l.Kernel.Close()
+	if l.Kernel != nil {
+		l.Kernel.Close()
+	}
 	if l.Initrd != nil {
 		l.Initrd.Close()
 	}
+	for _, p := range l.temp {
+		os.Remove(p)
+	}
+	l.temp = nil
 }
 
 // Locate tries the sources in order and returns the first that holds a
-// valid tree. volume is where the Btrfs top level is mounted ("" when
-// there is none). Each failed source is reported through skip before the
-// next is tried, so that a fallback never happens silently.
-func Locate(ctx context.Context, sources []config.Source, volume string, skip func(src config.Source, err error)) (*Loaded, error) {
+// valid, verified tree. Each refused source is reported through skip
+// before the next is tried, so that a fallback never happens silently.
+func Locate(ctx context.Context, sources []config.Source, env Env, skip func(src config.Source, err error)) (*Loaded, error) {
 	var tried []string
 	for _, src := range sources {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, err := load(src, volume)
+		l, err := load(ctx, src, env)
 		if err == nil {
 			return l, nil
 		}
@@ -54,7 +75,7 @@ func Locate(ctx context.Context, sources []config.Source, volume string, skip fu
 		}
 	}
 	return nil, report.Fail(
-		"a HomestakerOS kexec tree (kexec-boot or netboot.ipxe, with its kernel and initrd) at "+sourceList(sources),
+		"a verified HomestakerOS kexec tree (kexec-boot or netboot.ipxe, with its kernel and initrd) at "+sourceList(sources),
 		strings.Join(tried, "\n"),
 		"install one with `homestaker install-next`, or point homestaker.next= at a directory that has one")
 }
@@ -67,62 +88,114 @@ func sourceList(sources []config.Source) string {
 	return strings.Join(s, ", ")
 }
 
-func load(src config.Source, volume string) (*Loaded, error) {
+func load(ctx context.Context, src config.Source, env Env) (*Loaded, error) {
 	switch src.Kind {
 	case config.SourceInitramfs:
-		return loadDir(src, src.Path)
+		return loadDir(src, src.Path, env)
 	case config.SourceVolume:
-		if volume == "" {
+		if env.Volume == "" {
 			return nil, fmt.Errorf("the volume is not mounted")
 		}
-		return loadDir(src, filepath.Join(volume, src.Path))
-	default:
-		// HTTP sources come with the network stage; until then say so
-		// rather than pretend to look.
-		return nil, fmt.Errorf("%s sources are not supported by this build yet", src.Kind)
+		return loadDir(src, filepath.Join(env.Volume, src.Path), env)
+	case config.SourceHTTP:
+		return loadHTTP(ctx, src, env)
 	}
+	return nil, fmt.Errorf("unknown source kind %v", src.Kind)
 }
 
-// loadDir reads a tree from a local directory.
-func loadDir(src config.Source, dir string) (*Loaded, error) {
-	tree, err := readTree(dir)
+// scriptNames are the files that name the kernel, initrd and command line;
+// they are verified with the rest.
+func scriptNames(tree kexectree.Tree, hasVars bool) []string {
+	if tree.From == "netboot.ipxe" {
+		if hasVars {
+			return []string{"netboot.ipxe", "variables.ipxe"}
+		}
+		return []string{"netboot.ipxe"}
+	}
+	return []string{"kexec-boot"}
+}
+
+// loadDir reads, opens and verifies a tree in a local directory.
+func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
+	tree, hasVars, err := readTree(dir)
 	if err != nil {
 		return nil, err
 	}
 	l := &Loaded{Source: src, Dir: dir, Tree: tree}
+	files := map[string]*os.File{}
+	defer closeScripts(files, tree)
+	for _, name := range scriptNames(tree, hasVars) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		files[name] = f
+	}
 	if l.Kernel, err = os.Open(filepath.Join(dir, tree.Kernel)); err != nil {
 		return nil, fmt.Errorf("kernel named by %s: %v", tree.From, err)
 	}
+	files[tree.Kernel] = l.Kernel
 	if tree.Initrd != "" {
 		if l.Initrd, err = os.Open(filepath.Join(dir, tree.Initrd)); err != nil {
-			l.Kernel.Close()
+			l.Close()
 			return nil, fmt.Errorf("initrd named by %s: %v", tree.From, err)
 		}
+		files[tree.Initrd] = l.Initrd
+	}
+	sums, err1 := readOptional(filepath.Join(dir, "SHA256SUMS"))
+	sig, err2 := readOptional(filepath.Join(dir, "SHA256SUMS.minisig"))
+	if err := errors.Join(err1, err2); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
+		l.Close()
+		return nil, err
 	}
 	return l, nil
 }
 
+// closeScripts closes the script files; the kernel and initrd stay open
+// for the handover.
+func closeScripts(files map[string]*os.File, tree kexectree.Tree) {
+	for name, f := range files {
+		if name != tree.Kernel && name != tree.Initrd {
+			f.Close()
+		}
+	}
+}
+
+func readOptional(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
 // readTree parses kexec-boot, or netboot.ipxe when there is no kexec-boot.
-func readTree(dir string) (kexectree.Tree, error) {
+func readTree(dir string) (tree kexectree.Tree, hasVars bool, err error) {
 	name := filepath.Join(dir, "kexec-boot")
 	b, err := os.ReadFile(name)
 	if err == nil {
-		return kexectree.ParseKexecBoot(name, b)
+		tree, err = kexectree.ParseKexecBoot(name, b)
+		return tree, false, err
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return kexectree.Tree{}, err
+		return tree, false, err
 	}
 	ipxe := filepath.Join(dir, "netboot.ipxe")
 	b, err = os.ReadFile(ipxe)
 	if errors.Is(err, fs.ErrNotExist) {
-		return kexectree.Tree{}, fmt.Errorf("no kexec-boot or netboot.ipxe in %s", dir)
+		return tree, false, fmt.Errorf("no kexec-boot or netboot.ipxe in %s", dir)
 	}
 	if err != nil {
-		return kexectree.Tree{}, err
+		return tree, false, err
 	}
-	vars, err := os.ReadFile(filepath.Join(dir, "variables.ipxe"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return kexectree.Tree{}, err
+	vars, err := readOptional(filepath.Join(dir, "variables.ipxe"))
+	if err != nil {
+		return tree, false, err
 	}
-	return kexectree.ParseIPXE(ipxe, b, vars)
+	tree, err = kexectree.ParseIPXE(ipxe, b, vars)
+	return tree, vars != nil, err
 }

@@ -89,8 +89,8 @@ func (r *Report) Save(path string) error {
 		return fmt.Errorf("boot report directory: %v", err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing boot report %s: %v", tmp, err)
+	if err := writeSynced(tmp, append(b, '\n')); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("writing boot report %s: %v", path, err)

@@ -1,0 +1,129 @@
+package nextstage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/fetch"
+	"github.com/homestaker/homestaker-boot/init/kexectree"
+	"github.com/homestaker/homestaker-boot/init/verify"
+)
+
+// scriptLimit bounds what is read into memory for a script or checksum.
+const scriptLimit = 1 << 20
+
+// loadHTTP fetches a tree from a directory URL: the small files into
+// memory, the kernel and initrd once into tmpfs, then verifies them like a
+// local tree.
+func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err error) {
+	if env.HTTP == nil {
+		return nil, fmt.Errorf("no HTTP client (is the network up?)")
+	}
+	base := src.URL
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	get := func(name string) ([]byte, error) { return fetch.Small(ctx, env.HTTP, base+name, scriptLimit) }
+	optional := func(name string) ([]byte, error) {
+		b, err := get(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return b, err
+	}
+
+	scripts := map[string][]byte{}
+	var tree kexectree.Tree
+	if b, err := get("kexec-boot"); err == nil {
+		scripts["kexec-boot"] = b
+		if tree, err = kexectree.ParseKexecBoot(base+"kexec-boot", b); err != nil {
+			return nil, err
+		}
+	} else if errors.Is(err, fs.ErrNotExist) {
+		b, err := get("netboot.ipxe")
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no kexec-boot or netboot.ipxe at %s", fetch.Redact(base))
+		}
+		if err != nil {
+			return nil, err
+		}
+		scripts["netboot.ipxe"] = b
+		vars, err := optional("variables.ipxe")
+		if err != nil {
+			return nil, err
+		}
+		if vars != nil {
+			scripts["variables.ipxe"] = vars
+		}
+		if tree, err = kexectree.ParseIPXE(base+"netboot.ipxe", b, vars); err != nil {
+			return nil, err
+		}
+	} else {
+		return nil, err
+	}
+	sums, err := optional("SHA256SUMS")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := optional("SHA256SUMS.minisig")
+	if err != nil {
+		return nil, err
+	}
+
+	dir, err := os.MkdirTemp(env.TmpDir, "next-")
+	if err != nil {
+		return nil, err
+	}
+	l = &Loaded{Source: src, Dir: fetch.Redact(base), Tree: tree}
+	defer func() {
+		if err != nil {
+			l.Close()
+			os.RemoveAll(dir)
+		}
+	}()
+	files := map[string]*os.File{}
+	defer closeScripts(files, tree)
+	// The scripts are hashed from files like everything else.
+	for name, b := range scripts {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			return l, err
+		}
+		l.temp = append(l.temp, p)
+		f, err := os.Open(p)
+		if err != nil {
+			return l, err
+		}
+		files[name] = f
+	}
+	download := func(name string) (*os.File, error) {
+		p := filepath.Join(dir, path.Base(name))
+		l.temp = append(l.temp, p)
+		if _, err := fetch.File(ctx, env.HTTP, base+name, p, env.Progress); err != nil {
+			return nil, err
+		}
+		return os.Open(p)
+	}
+	if l.Kernel, err = download(tree.Kernel); err != nil {
+		return l, err
+	}
+	files[tree.Kernel] = l.Kernel
+	if tree.Initrd != "" {
+		if l.Initrd, err = download(tree.Initrd); err != nil {
+			return l, err
+		}
+		files[tree.Initrd] = l.Initrd
+	}
+	l.temp = append(l.temp, dir)
+	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
+		return l, err
+	}
+	return l, nil
+}
