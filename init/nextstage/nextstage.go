@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -103,34 +104,15 @@ func load(ctx context.Context, src config.Source, env Env) (*Loaded, error) {
 	return nil, fmt.Errorf("unknown source kind %v", src.Kind)
 }
 
-// scriptNames are the files that name the kernel, initrd and command line;
-// they are verified with the rest.
-func scriptNames(tree kexectree.Tree, hasVars bool) []string {
-	if tree.From == "netboot.ipxe" {
-		if hasVars {
-			return []string{"netboot.ipxe", "variables.ipxe"}
-		}
-		return []string{"netboot.ipxe"}
-	}
-	return []string{"kexec-boot"}
-}
-
 // loadDir reads, opens and verifies a tree in a local directory.
 func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
-	tree, hasVars, err := readTree(dir)
+	files := map[string]*os.File{}
+	tree, err := openTree(dir, files)
+	defer closeScripts(files, tree)
 	if err != nil {
 		return nil, err
 	}
 	l := &Loaded{Source: src, Dir: dir, Tree: tree}
-	files := map[string]*os.File{}
-	defer closeScripts(files, tree)
-	for _, name := range scriptNames(tree, hasVars) {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			return nil, err
-		}
-		files[name] = f
-	}
 	if l.Kernel, err = os.Open(filepath.Join(dir, tree.Kernel)); err != nil {
 		return nil, fmt.Errorf("kernel named by %s: %v", tree.From, err)
 	}
@@ -173,29 +155,45 @@ func readOptional(path string) ([]byte, error) {
 	return b, err
 }
 
-// readTree parses kexec-boot, or netboot.ipxe when there is no kexec-boot.
-func readTree(dir string) (tree kexectree.Tree, hasVars bool, err error) {
-	name := filepath.Join(dir, "kexec-boot")
-	b, err := os.ReadFile(name)
+// openTree opens and parses kexec-boot, or netboot.ipxe (with
+// variables.ipxe) when there is no kexec-boot. The scripts are read from
+// the descriptors left in files, which are the ones verified: what is
+// checked is what was parsed.
+func openTree(dir string, files map[string]*os.File) (kexectree.Tree, error) {
+	script, err := openRead(dir, "kexec-boot", files)
 	if err == nil {
-		tree, err = kexectree.ParseKexecBoot(name, b)
-		return tree, false, err
+		return kexectree.ParseKexecBoot(filepath.Join(dir, "kexec-boot"), script)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return tree, false, err
+		return kexectree.Tree{}, err
 	}
-	ipxe := filepath.Join(dir, "netboot.ipxe")
-	b, err = os.ReadFile(ipxe)
+	script, err = openRead(dir, "netboot.ipxe", files)
 	if errors.Is(err, fs.ErrNotExist) {
-		return tree, false, fmt.Errorf("no kexec-boot or netboot.ipxe in %s", dir)
+		return kexectree.Tree{}, fmt.Errorf("no kexec-boot or netboot.ipxe in %s", dir)
 	}
 	if err != nil {
-		return tree, false, err
+		return kexectree.Tree{}, err
 	}
-	vars, err := readOptional(filepath.Join(dir, "variables.ipxe"))
+	vars, err := openRead(dir, "variables.ipxe", files)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return kexectree.Tree{}, err
+	}
+	return kexectree.ParseIPXE(filepath.Join(dir, "netboot.ipxe"), script, vars)
+}
+
+// openRead opens dir/name into files and reads it from that descriptor.
+func openRead(dir, name string, files map[string]*os.File) ([]byte, error) {
+	f, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
-		return tree, false, err
+		return nil, err
 	}
-	tree, err = kexectree.ParseIPXE(ipxe, b, vars)
-	return tree, vars != nil, err
+	files[name] = f
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > scriptLimit {
+		return nil, fmt.Errorf("%s is %d bytes; a kexec tree's script is small", name, st.Size())
+	}
+	return io.ReadAll(io.NewSectionReader(f, 0, st.Size()))
 }
