@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/fetch"
@@ -18,6 +19,14 @@ import (
 
 // scriptLimit bounds what is read into memory for a script or checksum.
 const scriptLimit = 1 << 20
+
+// A source that does not answer at all within reachTimeout, or whose
+// download makes no progress for stallTimeout, is given up so that the
+// next source is tried: the boot must never wait without end.
+var (
+	reachTimeout = 30 * time.Second
+	stallTimeout = 60 * time.Second
+)
 
 // loadHTTP fetches a tree from a directory URL: the small files into
 // memory, the kernel and initrd once into tmpfs, then verifies them like a
@@ -30,7 +39,15 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	get := func(name string) ([]byte, error) { return fetch.Small(ctx, env.HTTP, base+name, scriptLimit) }
+	get := func(name string) ([]byte, error) {
+		sctx, cancel := context.WithTimeout(ctx, reachTimeout)
+		defer cancel()
+		b, err := fetch.Small(sctx, env.HTTP, base+name, scriptLimit)
+		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("%s did not answer within %s: %v", fetch.Redact(base+name), reachTimeout, err)
+		}
+		return b, err
+	}
 	optional := func(name string) ([]byte, error) {
 		b, err := get(name)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -106,7 +123,26 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	download := func(name string) (*os.File, error) {
 		p := filepath.Join(dir, path.Base(name))
 		l.temp = append(l.temp, p)
-		if _, err := fetch.File(ctx, env.HTTP, base+name, p, env.Progress); err != nil {
+		// Retries go on while bytes arrive; stallTimeout without any
+		// gives the source up.
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stalled := time.AfterFunc(stallTimeout, cancel)
+		defer stalled.Stop()
+		var done int64
+		progress := func(pr fetch.Progress) {
+			if pr.Done > done {
+				done = pr.Done
+				stalled.Reset(stallTimeout)
+			}
+			if env.Progress != nil {
+				env.Progress(pr)
+			}
+		}
+		if _, err := fetch.File(fctx, env.HTTP, base+name, p, progress); err != nil {
+			if fctx.Err() != nil && ctx.Err() == nil {
+				return nil, fmt.Errorf("%s: no progress for %s: %v", fetch.Redact(base+name), stallTimeout, err)
+			}
 			return nil, err
 		}
 		return os.Open(p)

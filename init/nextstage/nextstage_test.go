@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/homestaker/homestaker-boot/init/config"
 )
@@ -81,5 +83,20 @@ func TestLocateWithoutSumsWarns(t *testing.T) {
 	defer l.Close()
 	if l.Verified.Warning == "" {
 		t.Error("no warning for a tree without SHA256SUMS")
+	}
+}
+
+// An HTTP source nobody answers is given up, and the boot goes on.
+func TestLocateHTTPUnreachableGivesUp(t *testing.T) {
+	defer func(d time.Duration) { reachTimeout = d }(reachTimeout)
+	reachTimeout = 300 * time.Millisecond
+	u := config.Source{Kind: config.SourceHTTP, URL: "http://127.0.0.1:9/tree/", Raw: "http://127.0.0.1:9/tree/"}
+	start := time.Now()
+	_, err := Locate(context.Background(), []config.Source{u}, Env{HTTP: http.DefaultClient, TmpDir: t.TempDir()}, nil)
+	if err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:9/tree/") {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("gave up after %s", time.Since(start))
 	}
 }
