@@ -19,7 +19,7 @@ func TestChainKexecFromInitramfs(t *testing.T) {
 	vm.Expect("[  OK  ] handover: kexec into /next/bzImage")
 	vm.Expect("HOMESTAKER-STAGE2 up")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
-	if !strings.Contains(out, "HOMESTAKER-STAGE2 cmdline: "+fixture.Stage2Cmdline+"\r") {
+	if !strings.Contains(out, "HOMESTAKER-STAGE2 cmdline: "+fixture.Stage2Cmdline+" homestaker.report=/boot/reports/000001.json\r") {
 		t.Errorf("stage 2 did not get the exact command line %q; console:\n%s", fixture.Stage2Cmdline, out)
 	}
 	if !strings.Contains(out, "received: /received/hello.txt") {

@@ -84,7 +84,7 @@ func TestChainKexecFromVolume(t *testing.T) {
 	vm := Boot(t, bench.initramfs, []string{"homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
 	vm.Expect("[  OK  ] nextstage: volume:/boot/current: bzImage from kexec-boot")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
-	if !strings.Contains(out, "HOMESTAKER-STAGE2 cmdline: "+fixture.Stage2Cmdline+"\r") {
+	if !strings.Contains(out, "HOMESTAKER-STAGE2 cmdline: "+fixture.Stage2Cmdline+" homestaker.report=/boot/reports/000001.json\r") {
 		t.Errorf("stage 2 did not get the exact command line:\n%s", out)
 	}
 	if err := vm.Wait(); err != nil {
