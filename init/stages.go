@@ -272,14 +272,11 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 	return nil
 }
 
-// handover loads the next stage into the kernel, saves the boot report on
-// the volume, closes the tunnel, unmounts the volume and jumps. It returns
-// only on failure.
+// handover loads the next stage into the kernel (or unpacks it for
+// switch_root), saves the boot report on the volume, closes the tunnel,
+// unmounts what the next stage does not keep and jumps. It returns only on
+// failure.
 func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
-	if b.cfg.Handover != config.HandoverKexec {
-		return report.Fail("a handover this build can do", "homestaker.handover="+b.cfg.Handover.String(),
-			"switch_root is not in this build yet: boot with homestaker.handover=kexec")
-	}
 	// The report's place on the volume goes on the next command line, so
 	// it is claimed before the load and written in full after it.
 	var extra []string
@@ -297,21 +294,31 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 			extra = append(extra, "homestaker.report="+reportPath)
 		}
 	}
-	cmdline, err := handover.LoadKexec(b.next, extra)
-	if err != nil {
-		return err
+	switchRoot := b.cfg.Handover == config.HandoverSwitchRoot
+	how := "kexec into"
+	if switchRoot {
+		how = "switch_root to"
+		rec.Fact("cmdline", strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
+	} else {
+		k, err := handover.Load(b.next, extra)
+		if err != nil {
+			return err
+		}
+		if k.Refused != nil {
+			rec.Warn("kexec_file_load refused the kernel (%v); loaded it with kexec_load", k.Refused)
+		}
+		rec.Fact("cmdline", k.Cmdline)
+		rec.Fact("syscall", k.Syscall)
+		// The kernel has its copy; nothing on the volume is needed now.
+		b.next.Close()
 	}
-	// The kernel has its copy; nothing on the volume or the network is
-	// needed now.
-	b.next.Close()
 	if b.tunnel != nil {
 		if err := b.tunnel.Close(); err != nil {
 			rec.Warn("closing the tunnel: %v", err)
 		}
 	}
-	rec.Fact("cmdline", cmdline)
 	rec.Fact("report", reportPath)
-	rec.Summary("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
+	rec.Summary("%s %s/%s", how, b.next.Dir, b.next.Tree.Kernel)
 	rec.Announce()
 	b.rep.Finish(report.OK, nil)
 	if reportPath != "" {
@@ -323,6 +330,9 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		rec.Warn("%v", err)
 	}
 	unix.Sync()
+	if switchRoot {
+		return b.switchRoot(extra)
+	}
 	if b.volume != nil {
 		// Never kexec with the volume mounted read-write: the next kernel
 		// would find it dirty.
@@ -332,4 +342,25 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 	}
 	return handover.Jump()
+}
+
+// switchRoot hands the running kernel to a next stage built for it: the
+// subvolume mounts move into the new root at their paths, the top level
+// (only the init needs it) is unmounted first.
+func (b *boot) switchRoot(extra []string) error {
+	moves := []string{"/dev", "/proc", "/sys", "/run"}
+	if b.volume != nil {
+		if err := b.volume.UnmountTopLevel(); err != nil {
+			return report.Fail("the volume's top level unmounted before switch_root", err.Error(), "reboot; if it repeats, use homestaker.handover=kexec")
+		}
+		for _, m := range b.volume.Mounts {
+			moves = append(moves, m.Target)
+		}
+	}
+	rep, err := b.rep.JSON()
+	if err != nil {
+		return err
+	}
+	cmdline := strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " ")
+	return handover.SwitchRoot(b.next.Initrd, cmdline, moves, map[string][]byte{"run/homestaker/report.json": rep})
 }

@@ -222,3 +222,29 @@ func TestNextHTTPOverTunnel(t *testing.T) {
 		t.Error("the test never broke a transfer")
 	}
 }
+
+// switch_root: the stage 2 runs as PID 1 on the same kernel (it sees the
+// bootstrap's command line) and finds the subvolumes mounted at their paths.
+func TestSwitchRoot(t *testing.T) {
+	d := PrepareDisk(t, WithTunnel...)
+	vm := Boot(t, stage2Initramfs(t), append([]string{"homestaker.handover=switchroot"}, bootArgs...), Drive(d.Path))
+	vm.Expect("[  OK  ] handover: switch_root to /next/bzImage")
+	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
+	for _, want := range []string{
+		"as pid 1",
+		"homestaker.handover=switchroot", // the bootstrap's own command line: no new kernel
+		"HOMESTAKER-STAGE2 mount: /mnt/secrets btrfs",
+		"HOMESTAKER-STAGE2 mount: /mnt/erigon btrfs",
+		"HOMESTAKER-STAGE2 mount: /mnt/lighthouse btrfs",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "kexec_core: Starting new kernel") {
+		t.Error("a new kernel started: that was a kexec, not a switch_root")
+	}
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM: %v", err)
+	}
+}

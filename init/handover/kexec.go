@@ -1,7 +1,9 @@
-// Package handover gives the machine to the next stage.
+// Package handover gives the machine to the next stage: by kexec into the
+// next stage's kernel, or by switch_root into its initrd on this kernel.
 package handover
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -11,11 +13,28 @@ import (
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
-// LoadKexec hands the tree's kernel, initrd and command line to the
-// running kernel with kexec_file_load. The kernel reads the files itself,
-// so a multi-GB initrd is never copied through our memory.
-func LoadKexec(l *nextstage.Loaded, extra []string) (cmdline string, err error) {
-	cmdline = strings.Join(append([]string{l.Tree.Cmdline}, extra...), " ")
+// The system calls Load may use.
+const (
+	SyscallFileLoad = "kexec_file_load"
+	SyscallLoad     = "kexec_load"
+)
+
+// Kexec says what Load gave the running kernel.
+type Kexec struct {
+	Cmdline string
+	Syscall string // SyscallFileLoad, or SyscallLoad when the kernel refused the file load
+	Refused error  // kexec_file_load's error when Syscall is SyscallLoad
+}
+
+// Load hands the tree's kernel, initrd and command line to the running
+// kernel with kexec_file_load: the kernel reads the files itself, so a
+// multi-GB initrd is never copied through our memory. Where the kernel
+// refuses that for a reason other than a signature policy (no
+// CONFIG_KEXEC_FILE, an image it cannot parse), Load falls back to
+// kexec_load as kexec-tools' --kexec-syscall-auto does, from the same
+// open files.
+func Load(l *nextstage.Loaded, extra []string) (Kexec, error) {
+	cmdline := strings.Join(append([]string{l.Tree.Cmdline}, extra...), " ")
 	cmdline = strings.TrimSpace(cmdline)
 	initrdFd, flags := -1, 0
 	if l.Initrd != nil {
@@ -23,10 +42,26 @@ func LoadKexec(l *nextstage.Loaded, extra []string) (cmdline string, err error) 
 	} else {
 		flags |= unix.KEXEC_FILE_NO_INITRAMFS
 	}
-	if err := unix.KexecFileLoad(int(l.Kernel.Fd()), initrdFd, cmdline, flags); err != nil {
-		return "", kexecFailure(l, err)
+	err := unix.KexecFileLoad(int(l.Kernel.Fd()), initrdFd, cmdline, flags)
+	if err == nil {
+		return Kexec{Cmdline: cmdline, Syscall: SyscallFileLoad}, nil
 	}
-	return cmdline, nil
+	if !fileLoadFallsBack(err) {
+		return Kexec{}, kexecFailure(l, err)
+	}
+	if lerr := kexecLoad(l.Kernel, l.Initrd, cmdline); lerr != nil {
+		return Kexec{}, kexecLoadFailure(l, err, lerr)
+	}
+	return Kexec{Cmdline: cmdline, Syscall: SyscallLoad, Refused: err}, nil
+}
+
+// LoadKexec is Load for callers that need only the command line.
+//
+// Deprecated: use Load, whose result also says which system call loaded
+// the kernel, for the report.
+func LoadKexec(l *nextstage.Loaded, extra []string) (cmdline string, err error) {
+	k, err := Load(l, extra)
+	return k.Cmdline, err
 }
 
 // Jump syncs the disks and boots the loaded kernel. It returns only on
@@ -39,16 +74,57 @@ func Jump() error {
 	return nil
 }
 
+// fileLoadFallsBack says whether kexec_load may succeed where
+// kexec_file_load failed with err: as in kexec-tools, when the kernel
+// lacks the call or cannot parse the image, never when it refused a
+// signature or the caller (lockdown, capabilities, memory).
+func fileLoadFallsBack(err error) bool {
+	switch err {
+	case unix.ENOSYS, unix.EINVAL, unix.ENOEXEC, unix.EOPNOTSUPP:
+		return true
+	}
+	return false
+}
+
+// isSignatureRefusal says whether kexec_file_load refused the kernel's
+// signature (or its absence) under a signature policy.
+func isSignatureRefusal(err error) bool {
+	switch err {
+	case unix.EKEYREJECTED, unix.ENOKEY, unix.EBADMSG, unix.ELIBBAD, unix.ENOPKG, unix.EMSGSIZE:
+		return true
+	}
+	return false
+}
+
+const actionSign = "the kernel is locked down (Secure Boot): only a kernel signed by a key it trusts can be loaded; sign the HomestakerOS kernel or disable Secure Boot"
+
 func kexecFailure(l *nextstage.Loaded, err error) error {
 	found := fmt.Sprintf("kexec_file_load of %s/%s: %v", l.Dir, l.Tree.Kernel, err)
 	action := "check that the tree's kernel is an x86_64 bzImage and that the initrd fits in memory"
-	switch err {
-	case unix.EKEYREJECTED, unix.EPERM:
-		action = "the kernel is locked down (Secure Boot): only a kernel signed by a key it trusts can be loaded; sign the HomestakerOS kernel or disable Secure Boot"
-	case unix.ENOMEM:
+	switch {
+	case isSignatureRefusal(err), err == unix.EPERM:
+		action = actionSign
+	case err == unix.ENOMEM:
 		action = "the next stage does not fit in memory; free memory or use a smaller initrd"
-	case unix.ENOSYS:
-		action = "this kernel was built without CONFIG_KEXEC_FILE; use homestaker.handover=switchroot"
+	}
+	return report.Fail("the next stage's kernel to load", found, action)
+}
+
+// kexecLoadFailure reports both refusals: the file load's and the
+// fallback's.
+func kexecLoadFailure(l *nextstage.Loaded, fileErr, loadErr error) error {
+	found := fmt.Sprintf("kexec_file_load of %s/%s: %v; kexec_load: %v", l.Dir, l.Tree.Kernel, fileErr, loadErr)
+	action := "check that the tree's kernel is an x86_64 bzImage and that the initrd fits in memory"
+	switch {
+	case fileErr == unix.ENOSYS && errors.Is(loadErr, unix.ENOSYS):
+		action = "this kernel was built without kexec (CONFIG_KEXEC, CONFIG_KEXEC_FILE); use homestaker.handover=switchroot"
+	case errors.Is(loadErr, unix.EPERM):
+		// kexec_load is off under lockdown; only a signed file load works.
+		action = actionSign
+	case errors.Is(loadErr, unix.ENOMEM):
+		action = "the next stage does not fit in memory; free memory or use a smaller initrd"
+	case errors.Is(loadErr, errNotLoadable):
+		action = "the tree's kernel must be an x86_64 bzImage (boot protocol 2.12 or later, relocatable); check the tree's kexec-boot"
 	}
 	return report.Fail("the next stage's kernel to load", found, action)
 }

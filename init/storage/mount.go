@@ -208,6 +208,21 @@ func (v *Volume) WritableTopLevel(fn func(dir string) error) error {
 	return err
 }
 
+// UnmountTopLevel unmounts only the read-only top level, which the next
+// stage does not get (switch_root keeps the subvolume mounts).
+func (v *Volume) UnmountTopLevel() error {
+	for i, m := range v.Mounts {
+		if m.Target == TopLevel {
+			if err := unix.Unmount(TopLevel, 0); err != nil {
+				return fmt.Errorf("unmount %s: %v", TopLevel, err)
+			}
+			v.Mounts = append(v.Mounts[:i], v.Mounts[i+1:]...)
+			return nil
+		}
+	}
+	return nil
+}
+
 // Unmount unmounts in reverse order (deepest first), for a clean
 // handover. A busy mount is retried for a second (a process that just
 // exited may still hold it); what stays mounted is returned by name and

@@ -1,0 +1,346 @@
+package handover
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+)
+
+// member is one entry of a test archive.
+type member struct {
+	name       string
+	mode       uint32 // type and permissions
+	data       string
+	ino, nlink uint32
+	rmaj, rmin uint32
+	mtime      uint32
+	badSum     bool
+}
+
+// newc writes a cpio archive as the kernel's usr/gen_init_cpio and GNU
+// cpio do: newc, or "070702" with data sums when crc is set.
+func newc(crc bool, members ...member) []byte {
+	var b bytes.Buffer
+	pad := func() {
+		for b.Len()%4 != 0 {
+			b.WriteByte(0)
+		}
+	}
+	write := func(m member) {
+		magic := "070701"
+		var sum uint32
+		if crc {
+			magic = "070702"
+			for _, c := range []byte(m.data) {
+				sum += uint32(c)
+			}
+			if m.badSum {
+				sum++
+			}
+		}
+		ino, nlink := m.ino, m.nlink
+		if ino == 0 {
+			ino = uint32(b.Len() + 1000)
+		}
+		if nlink == 0 {
+			nlink = 1
+		}
+		fmt.Fprintf(&b, "%s%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
+			magic, ino, m.mode, 0, 0, nlink, m.mtime, len(m.data), 0, 0, m.rmaj, m.rmin, len(m.name)+1, sum)
+		b.WriteString(m.name)
+		b.WriteByte(0)
+		pad()
+		b.WriteString(m.data)
+		pad()
+	}
+	for _, m := range members {
+		write(m)
+	}
+	write(member{name: cpioTrailer, ino: 1, nlink: 1})
+	return b.Bytes()
+}
+
+func dir(name string, perm uint32) member { return member{name: name, mode: sIFDIR | perm} }
+func file(name string, perm uint32, data string) member {
+	return member{name: name, mode: sIFREG | perm, data: data, mtime: 1700000000}
+}
+func symlink(name, target string) member {
+	return member{name: name, mode: sIFLNK | 0o777, data: target}
+}
+
+// tree is a next stage's root in miniature: a read-only directory (as in
+// the Nix store), an executable, a symlink, two names of one inode with
+// the data at the last (as GNU cpio writes them), a FIFO and a device.
+func tree() []member {
+	return []member{
+		dir(".", 0o755),
+		dir("etc", 0o755),
+		file("etc/hostname", 0o644, "next\n"),
+		file("init", 0o755, "#!/bin/sh\n"),
+		dir("bin", 0o755),
+		file("bin/busybox", 0o755, "ELF..."),
+		symlink("bin/sh", "busybox"),
+		{name: "bin/a", mode: sIFREG | 0o755, ino: 77, nlink: 2},
+		{name: "bin/b", mode: sIFREG | 0o755, ino: 77, nlink: 2, data: "shared"},
+		dir("nix", 0o755),
+		dir("nix/store", 0o555),
+		file("nix/store/x-init", 0o555, "stage 2"),
+		{name: "run/fifo", mode: sIFIFO | 0o600},
+		{name: "dev/console", mode: sIFCHR | 0o600, rmaj: 5, rmin: 1},
+	}
+}
+
+// checkTree checks what unpacking tree() left in dir.
+func checkTree(t *testing.T, dir string) {
+	t.Helper()
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+		}
+		return string(b)
+	}
+	mode := func(name string) os.FileMode {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		return fi.Mode()
+	}
+	if got := read("etc/hostname"); got != "next\n" {
+		t.Errorf("etc/hostname = %q", got)
+	}
+	if got := mode("init"); got != 0o755 {
+		t.Errorf("init mode %v", got)
+	}
+	if got, err := os.Readlink(filepath.Join(dir, "bin/sh")); got != "busybox" {
+		t.Errorf("bin/sh -> %q, %v", got, err)
+	}
+	if got := read("bin/a"); got != "shared" {
+		t.Errorf("bin/a = %q, want the data given with bin/b", got)
+	}
+	a, _ := os.Stat(filepath.Join(dir, "bin/a"))
+	b, _ := os.Stat(filepath.Join(dir, "bin/b"))
+	if a == nil || b == nil || !os.SameFile(a, b) {
+		t.Error("bin/a and bin/b are not one inode")
+	}
+	if got := mode("nix/store"); got != os.ModeDir|0o555 {
+		t.Errorf("nix/store mode %v", got)
+	}
+	if got := read("nix/store/x-init"); got != "stage 2" {
+		t.Errorf("nix/store/x-init = %q", got)
+	}
+	if got := mode("run/fifo"); got != os.ModeNamedPipe|0o600 {
+		t.Errorf("run/fifo mode %v", got)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "etc/hostname")); err == nil && !fi.ModTime().Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("etc/hostname mtime %v", fi.ModTime())
+	}
+	if os.Geteuid() == 0 {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, "dev/console"), &st); err != nil {
+			t.Error(err)
+		} else if st.Mode&sIFMT != sIFCHR || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 1 {
+			t.Errorf("dev/console: mode %#o rdev %d:%d", st.Mode, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		}
+	}
+}
+
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	w.Write(b)
+	w.Close()
+	return out.Bytes()
+}
+
+func zstded(b []byte) []byte {
+	enc, _ := zstd.NewWriter(nil)
+	return enc.EncodeAll(b, nil)
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func unpack(t *testing.T, initrd []byte) (string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Cleanup(func() { chmodWritable(dir) })
+	return dir, UnpackInitrd(bytes.NewReader(initrd), int64(len(initrd)), dir)
+}
+
+// chmodWritable lets t.TempDir's cleanup remove read-only directories.
+func chmodWritable(dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+}
+
+func TestUnpackInitrdFormats(t *testing.T) {
+	archive := newc(false, tree()...)
+	for _, tc := range []struct {
+		name   string
+		initrd []byte
+	}{
+		{"plain", archive},
+		{"crc", newc(true, tree()...)},
+		{"gzip", gzipped(archive)},
+		{"zstd", zstded(archive)},
+		{"xz", storedXZ(archive)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, err := unpack(t, tc.initrd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTree(t, dir)
+		})
+	}
+}
+
+// TestUnpackInitrdXZTool unpacks an archive compressed by the xz tool as
+// the kernel's build does it.
+func TestUnpackInitrdXZTool(t *testing.T) {
+	tool, err := exec.LookPath("xz")
+	if err != nil {
+		t.Skip("no xz tool")
+	}
+	cmd := exec.Command(tool, "-c", "--check=crc32", "--lzma2=dict=1MiB")
+	cmd.Stdin = bytes.NewReader(newc(false, tree()...))
+	xz, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := unpack(t, cat(xz, newc(false, file("after-xz", 0o644, "found"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTree(t, dir)
+	if b, _ := os.ReadFile(filepath.Join(dir, "after-xz")); string(b) != "found" {
+		t.Error("the segment after the xz stream was not unpacked")
+	}
+}
+
+// TestUnpackInitrdSegments: an initrd is segments, each compressed its
+// own way or not at all, padded with zeros, later entries replacing
+// earlier ones (early microcode in front of the main archive; an
+// appended archive overriding a file).
+func TestUnpackInitrdSegments(t *testing.T) {
+	microcode := newc(false,
+		dir("kernel", 0o755), dir("kernel/x86", 0o755), dir("kernel/x86/microcode", 0o755),
+		file("kernel/x86/microcode/GenuineIntel.bin", 0o644, "ucode"))
+	override := newc(false, file("etc/hostname", 0o644, "override\n"), symlink("init", "bin/busybox"))
+	for _, tc := range []struct {
+		name   string
+		initrd []byte
+	}{
+		{"plain then zstd", cat(microcode, make([]byte, 512), zstded(newc(false, tree()...)), make([]byte, 4), gzipped(override))},
+		{"gzip then xz", cat(gzipped(microcode), make([]byte, 3), storedXZ(newc(false, tree()...)), zstded(override))},
+		{"two archives in one stream", cat(zstded(cat(microcode, make([]byte, 8), newc(false, tree()...))), override)},
+		{"two zstd frames then plain", cat(zstded(microcode), zstded(newc(false, tree()...)), override, make([]byte, 100))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, err := unpack(t, tc.initrd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "kernel/x86/microcode/GenuineIntel.bin")); string(b) != "ucode" {
+				t.Errorf("microcode = %q", b)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "nix/store/x-init")); string(b) != "stage 2" {
+				t.Errorf("nix/store/x-init = %q", b)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "etc/hostname")); string(b) != "override\n" {
+				t.Errorf("etc/hostname = %q, want the later segment's", b)
+			}
+			if target, _ := os.Readlink(filepath.Join(dir, "init")); target != "bin/busybox" {
+				t.Errorf("init -> %q, want the later segment's symlink", target)
+			}
+		})
+	}
+}
+
+func TestUnpackInitrdRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		initrd  []byte
+		wantErr string
+	}{
+		{"dot-dot", newc(false, file("../escaped", 0o644, "x")), `"../escaped"`},
+		{"dot-dot inside", newc(false, dir("a", 0o755), file("a/../../escaped", 0o644, "x")), `"a/../../escaped"`},
+		{"absolute", zstded(newc(false, file("/etc/passwd", 0o644, "x"))), `"/etc/passwd"`},
+		{"through an absolute symlink", newc(false, symlink("etc", "/tmp"), file("etc/escaped", 0o644, "x")), `"etc/escaped"`},
+		{"through a relative symlink", newc(false, dir("a", 0o755), symlink("a/up", "../.."), file("a/up/escaped", 0o644, "x")), `"a/up/escaped"`},
+		{"bad sum", newc(true, member{name: "f", mode: sIFREG | 0o644, data: "abc", badSum: true}), `"f"`},
+		{"truncated", newc(false, file("f", 0o644, "abc"))[:120], "unexpected EOF"},
+		{"garbage", []byte("this is not an initrd"), "byte 0: neither a cpio archive"},
+		{"garbage after an archive", cat(newc(false, file("f", 0o644, "")), []byte("junk")), fmt.Sprintf("at byte %d", len(newc(false, file("f", 0o644, ""))))},
+		{"bzip2", cat(newc(false), []byte("BZh91AY&SY")), "bzip2"},
+		{"odc", []byte("070707" + strings.Repeat("0", 200)), "odc"},
+		{"empty", make([]byte, 64), "no cpio archive"},
+		{"corrupt zstd", zstded(newc(false, tree()...))[:40], "zstd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "root")
+			os.Mkdir(dir, 0o755)
+			t.Cleanup(func() { chmodWritable(parent) })
+			err := UnpackInitrd(bytes.NewReader(tc.initrd), int64(len(tc.initrd)), dir)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %v, want an error with %s", err, tc.wantErr)
+			}
+			for _, outside := range []string{filepath.Join(parent, "escaped"), "/tmp/escaped"} {
+				if _, err := os.Lstat(outside); err == nil {
+					os.Remove("/tmp/escaped")
+					t.Errorf("%s was written outside the root", outside)
+				}
+			}
+		})
+	}
+}
+
+// discard reads every entry, as UnpackInitrd does, without writing.
+type discard struct{ names []string }
+
+func (d *discard) entry(e *cpioEntry, data io.Reader) error {
+	d.names = append(d.names, e.Name)
+	_, err := io.Copy(io.Discard, data)
+	return err
+}
+func (d *discard) endArchive() {}
+
+func TestReadInitrdNames(t *testing.T) {
+	initrd := cat(newc(false, dir(".", 0o755), dir("./etc", 0o755), file("./etc//x", 0o644, "")), gzipped(newc(false, file("y/", 0o644, ""))))
+	var d discard
+	if err := readInitrd(bytes.NewReader(initrd), int64(len(initrd)), &d); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(d.names, " "), ". etc etc/x y"; got != want {
+		t.Errorf("names %q, want %q", got, want)
+	}
+}
+
+func FuzzReadInitrd(f *testing.F) {
+	archive := newc(false, tree()...)
+	f.Add(archive)
+	f.Add(newc(true, tree()...))
+	f.Add(cat(newc(false, file("a", 0o644, "b")), make([]byte, 8), gzipped(archive)))
+	f.Add(zstded(archive))
+	f.Add(storedXZ(archive))
+	f.Fuzz(func(t *testing.T, initrd []byte) {
+		readInitrd(bytes.NewReader(initrd), int64(len(initrd)), &discard{})
+	})
+}
