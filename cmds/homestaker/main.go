@@ -28,7 +28,7 @@ var commands = []command{
 	{"prepare", prepareSynopsis, "format DEVICE as the Btrfs volume, create subvolumes, generate the WireGuard keys, JWT and SSH host key", runPrepare},
 	{"check", checkSynopsis, "run the init's checks on a mounted volume or a tree with secrets/, erigon/, lighthouse/", runCheck},
 	{"install-next", installNextSynopsis, "install a HomestakerOS kexec tree as /boot/current, keeping the old one as /boot/previous", runInstallNext},
-	{"chainload", "[--append ARGS] [--keep-network] KERNEL INITRAMFS", "kexec this running Linux into the homestaker-boot bootstrap", nil},
+	{"chainload", chainloadSynopsis, "kexec this running Linux into the homestaker-boot bootstrap", runChainload},
 }
 
 func usage(w io.Writer) {

@@ -55,15 +55,6 @@ func Load(l *nextstage.Loaded, extra []string) (Kexec, error) {
 	return Kexec{Cmdline: cmdline, Syscall: SyscallLoad, Refused: err}, nil
 }
 
-// LoadKexec is Load for callers that need only the command line.
-//
-// Deprecated: use Load, whose result also says which system call loaded
-// the kernel, for the report.
-func LoadKexec(l *nextstage.Loaded, extra []string) (cmdline string, err error) {
-	k, err := Load(l, extra)
-	return k.Cmdline, err
-}
-
 // Jump syncs the disks and boots the loaded kernel. It returns only on
 // failure.
 func Jump() error {

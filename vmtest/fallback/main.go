@@ -1,0 +1,53 @@
+// Command fallback stands in, in the VM tests, for the fallback Linux an
+// operator starts from: as its init it mounts the kernel filesystems, then
+// runs `homestaker chainload` on the bootstrap files under /boot, with the
+// parameters in /boot/append. When chainload returns, it says how it
+// ended and whether a kernel is loaded, then powers off.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	fmt.Println("FALLBACK-LINUX up")
+	for _, m := range []struct{ fstype, dir string }{
+		{"proc", "/proc"},
+		{"sysfs", "/sys"},
+		{"devtmpfs", "/dev"},
+	} {
+		if err := os.MkdirAll(m.dir, 0o755); err != nil {
+			fail(err)
+		}
+		if err := unix.Mount(m.fstype, m.dir, m.fstype, 0, ""); err != nil && err != unix.EBUSY {
+			fail(fmt.Errorf("mounting %s on %s: %v", m.fstype, m.dir, err))
+		}
+	}
+	appendArgs, err := os.ReadFile("/boot/append")
+	if err != nil {
+		fail(err)
+	}
+	cmd := exec.Command("/homestaker", "chainload", "--append", strings.TrimSpace(string(appendArgs)), "/boot/vmlinuz", "/boot/initramfs.cpio.zst")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Run()
+	// Only a refusal or a failure comes back here.
+	loaded, _ := os.ReadFile("/sys/kernel/kexec_loaded")
+	fmt.Printf("FALLBACK-LINUX kexec_loaded=%s\n", strings.TrimSpace(string(loaded)))
+	if err == nil {
+		err = fmt.Errorf("homestaker chainload returned without handing over")
+	}
+	fail(fmt.Errorf("chainload: %v", err))
+}
+
+func fail(err error) {
+	fmt.Printf("FALLBACK-LINUX failed: %v\n", err)
+	fmt.Println("FALLBACK-LINUX powering off")
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
