@@ -295,9 +295,9 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 	}
 	switchRoot := b.cfg.Handover == config.HandoverSwitchRoot
-	how := "kexec into"
+	what := fmt.Sprintf("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
 	if switchRoot {
-		how = "switch_root to"
+		what = fmt.Sprintf("switch_root into %s/%s", b.next.Dir, b.next.Tree.Initrd)
 		rec.Fact("cmdline", strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
 	} else {
 		k, err := handover.Load(b.next, extra)
@@ -318,7 +318,7 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 	}
 	rec.Fact("report", reportPath)
-	rec.Summary("%s %s/%s", how, b.next.Dir, b.next.Tree.Kernel)
+	rec.Summary("%s", what)
 	rec.Announce()
 	b.rep.Finish(report.OK, nil)
 	if reportPath != "" {

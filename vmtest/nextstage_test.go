@@ -228,7 +228,7 @@ func TestNextHTTPOverTunnel(t *testing.T) {
 func TestSwitchRoot(t *testing.T) {
 	d := PrepareDisk(t, WithTunnel...)
 	vm := Boot(t, stage2Initramfs(t), append([]string{"homestaker.handover=switchroot"}, bootArgs...), Drive(d.Path))
-	vm.Expect("[  OK  ] handover: switch_root to /next/bzImage")
+	vm.Expect("[  OK  ] handover: switch_root into /next/initrd.zst")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
 	for _, want := range []string{
 		"as pid 1",
