@@ -295,6 +295,10 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 	}
 	switchRoot := b.cfg.Handover == config.HandoverSwitchRoot
+	if switchRoot && b.next.Initrd == nil {
+		return report.Fail("an initrd to switch_root into", b.next.Tree.From+" names no initrd",
+			"switch_root needs the next stage's initrd; use homestaker.handover=kexec")
+	}
 	what := fmt.Sprintf("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
 	if switchRoot {
 		what = fmt.Sprintf("switch_root into %s/%s", b.next.Dir, b.next.Tree.Initrd)
