@@ -435,29 +435,16 @@ func ipParams(n hostNetwork) []string {
 	return out
 }
 
-// ipParam is one address as an ip= parameter: for IPv4
-// ip=<addr>::<gw>:<netmask>:<hostname>:<dev>:none:<dns0>:<dns1>, for IPv6
-// ip=[<addr>]::[<gw>]:<prefixlen>::<dev>:none. Empty trailing fields are
-// left out; a hostname the init would refuse is left empty.
+// ipParam is one address as an ip= parameter, rendered by the init's own
+// ip= code so that the bootstrap reads back exactly this: a static address
+// on dev, the gateway when it is this address's, the hostname (left empty
+// when the init would refuse it) and, for IPv4, up to two nameservers.
 func ipParam(dev string, p netip.Prefix, gw netip.Addr, hostname string, dns []netip.Addr) string {
-	addr := func(a netip.Addr) string {
-		switch {
-		case !a.IsValid():
-			return ""
-		case a.Is6():
-			return "[" + a.String() + "]"
-		}
-		return a.String()
+	c := config.IPConfig{Mode: config.IPStatic, Device: dev, Client: p, Gateway: gw, Hostname: validHostname(hostname)}
+	if p.Addr().Is4() {
+		c.DNS = dns[:min(len(dns), 2)]
 	}
-	if p.Addr().Is6() {
-		return fmt.Sprintf("ip=%s::%s:%d::%s:none", addr(p.Addr()), addr(gw), p.Bits(), dev)
-	}
-	mask := net.CIDRMask(p.Bits(), 32)
-	fields := []string{addr(p.Addr()), "", addr(gw), net.IP(mask).String(), validHostname(hostname), dev, "none"}
-	for _, d := range dns[:min(len(dns), 2)] {
-		fields = append(fields, addr(d))
-	}
-	return "ip=" + strings.Join(fields, ":")
+	return "ip=" + c.String()
 }
 
 // validHostname is h when ip='s hostname field may hold it (as the init

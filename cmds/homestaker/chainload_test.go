@@ -86,9 +86,9 @@ func TestIPParam(t *testing.T) {
 		{"v4, an IPv6 nameserver", "eth0", "10.0.0.2/8", "10.0.0.1", "localhost", []netip.Addr{netip.MustParseAddr("2001:db8::53")},
 			"ip=10.0.0.2::10.0.0.1:255.0.0.0::eth0:none:[2001:db8::53]"},
 		{"v6 with gateway", "eth0", "2001:db8:1::5/64", "fe80::1", "node1", dns,
-			"ip=[2001:db8:1::5]::[fe80::1]:64::eth0:none"},
+			"ip=[2001:db8:1::5]::[fe80::1]:64:node1:eth0:none"},
 		{"v6 without gateway", "eth0", "2001:db8:1::5/56", "", "node1", nil,
-			"ip=[2001:db8:1::5]:::56::eth0:none"},
+			"ip=[2001:db8:1::5]:::56:node1:eth0:none"},
 	} {
 		var gw netip.Addr
 		if tc.gw != "" {
@@ -130,7 +130,7 @@ func TestIPParams(t *testing.T) {
 		DNS:      []netip.Addr{netip.MustParseAddr("10.0.0.53")},
 	}
 	want := []string{
-		"ip=[2001:db8::5]::[fe80::1]:64::eth0:none",
+		"ip=[2001:db8::5]::[fe80::1]:64:node1:eth0:none",
 		"ip=10.0.0.5:::255.255.255.0:node1:eth0:none:10.0.0.53",
 		"ip=192.168.7.5::192.168.7.1:255.255.255.0:node1:eth0:none:10.0.0.53", // the address whose network holds the gateway
 		"ip=172.16.0.9:::255.255.0.0:node1:eth1:none:10.0.0.53",               // not the route's device: no gateway

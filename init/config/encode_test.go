@@ -60,7 +60,7 @@ func TestEncodeBuilt(t *testing.T) {
 	}}
 	c.OnFail = OnFail{OnFailReboot, 90 * time.Second}
 	c.Next = []Source{{Kind: SourceHTTP, URL: "http://10.0.2.2:8080/next/"}}
-	const want = `homestaker.label="node 7" ip=192.0.2.7::192.0.2.1:24::eth0:none:192.0.2.53 homestaker.next=http://10.0.2.2:8080/next/ homestaker.onfail=reboot:90`
+	const want = `homestaker.label="node 7" ip=192.0.2.7::192.0.2.1:255.255.255.0::eth0:none:192.0.2.53 homestaker.next=http://10.0.2.2:8080/next/ homestaker.onfail=reboot:90`
 	if got := Encode(c); got != want {
 		t.Errorf("Encode = %q\nwant     %q", got, want)
 	}

@@ -378,6 +378,10 @@ func isDigits(s string) bool {
 	return true
 }
 
+// String renders c as an ip= value in the shortest form that ParseIP reads
+// back (without the "ip=").
+func (c IPConfig) String() string { return formatIP(c) }
+
 // formatIP renders c in the shortest form that ParseIP reads back.
 func formatIP(c IPConfig) string {
 	long := c.Client.IsValid() || c.Server.IsValid() || c.Gateway.IsValid() ||
@@ -415,6 +419,10 @@ func formatIP(c IPConfig) string {
 	mask := ""
 	if c.Client.IsValid() && (c.Mode == IPStatic || c.Client.Bits() != c.Client.Addr().BitLen()) {
 		mask = strconv.Itoa(c.Client.Bits())
+		if c.Client.Addr().Is4() {
+			// The kernel's own form for IPv4.
+			mask = net.IP(net.CIDRMask(c.Client.Bits(), 32)).String()
+		}
 	}
 	fields := []string{addr(c.Client.Addr()), addr(c.Server), addr(c.Gateway), mask, c.Hostname, c.Device, auto}
 	switch {
