@@ -7,7 +7,7 @@ GO ?= go
 BUILD := build
 KERNEL_CACHE := .cache/kernel/current
 # Packages the build and the tests need; `make deps` installs the missing.
-DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux
+DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign
 
 export CGO_ENABLED := 0
 
@@ -34,8 +34,10 @@ $(BUILD)/vmlinuz: kernel
 	@mkdir -p $(BUILD)
 	@cp -f $(KERNEL_CACHE)/boot/vmlinuz-* $@
 
-$(BUILD)/initramfs.cpio.zst: kernel FORCE
-	$(GO) run ./initramfs -o $@ -modules-dir $$(echo $(KERNEL_CACHE)/lib/modules/*)
+# Also the PXE folder (build/ itself: boot.ipxe beside vmlinuz and the
+# initramfs) and the USB/UEFI image.
+$(BUILD)/initramfs.cpio.zst: kernel $(BUILD)/vmlinuz FORCE
+	$(GO) run ./initramfs -o $@ -modules-dir $$(echo $(KERNEL_CACHE)/lib/modules/*) -kernel $(BUILD)/vmlinuz -pxe $(BUILD) -usb $(BUILD)/homestaker-usb.img
 
 $(BUILD)/homestaker: FORCE
 	$(GO) build -trimpath -o $@ ./cmds/homestaker

@@ -31,6 +31,7 @@ type options struct {
 	trustedKeys []string
 	caBundle    string
 	tempDir     string
+	media       bootMedia // -kernel, -pxe, -usb ...: boot media beside the initramfs
 }
 
 // rescueCommands is the toolset on the rescue shell's PATH; tools.go keeps
@@ -139,7 +140,10 @@ func build(o options) error {
 	if err := compress(o.output, raw); err != nil {
 		return err
 	}
-	return summarise(os.Stdout, o, raw, mods)
+	if err := summarise(os.Stdout, o, raw, mods); err != nil {
+		return err
+	}
+	return writeBootMedia(os.Stdout, o.media, o.output)
 }
 
 // buildInit builds our PID 1 reproducibly: no paths, no build id.

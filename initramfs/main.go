@@ -32,6 +32,12 @@ func main() {
 	keys := flag.String("trusted-keys", "", "comma-separated minisign public key files the init trusts for next stages (homestaker.verify=signature by default when given)")
 	flag.StringVar(&o.caBundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA bundle for https next-stage sources; empty: none")
 	flag.StringVar(&o.tempDir, "tmp", "", "temporary directory (default: a new one under $TMPDIR)")
+	flag.StringVar(&o.media.kernel, "kernel", "", "the vmlinuz that -pxe and -usb boot (the kernel of -modules-dir)")
+	flag.StringVar(&o.media.cmdline, "cmdline", defaultCmdline, "kernel command line of boot.ipxe and the USB loader entry (homestaker.* defaults go in -defaults)")
+	initrds := flag.String("extra-initrd", "", "comma-separated cpio archives that -pxe and -usb load after the initramfs, e.g. a next stage")
+	flag.StringVar(&o.media.pxeDir, "pxe", "", "also write DIR/boot.ipxe and the kernel and initrds it names, to serve over TFTP or HTTP")
+	flag.StringVar(&o.media.usbImage, "usb", "", "also write a GPT disk image that boots under UEFI from a USB stick")
+	flag.StringVar(&o.media.efiLoader, "efi-loader", systemdBoot, "the UEFI loader of -usb, written as \\EFI\\BOOT\\BOOTX64.EFI")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: initramfs [flags]\n\nBuilds the homestaker-boot initramfs.\n\n")
 		flag.PrintDefaults()
@@ -44,6 +50,11 @@ func main() {
 	o.modules = splitList(*mods)
 	o.files = splitList(*files)
 	o.trustedKeys = splitList(*keys)
+	o.media.extraInitrds = splitList(*initrds)
+	if err := o.media.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "initramfs: %v\n", err)
+		os.Exit(2)
+	}
 	if err := build(o); err != nil {
 		fmt.Fprintf(os.Stderr, "initramfs: %v\n", err)
 		os.Exit(1)
