@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/btrfs"
 	"github.com/homestaker/homestaker-boot/init/kmod"
 )
 
@@ -64,19 +65,30 @@ func checkVolume(report string) {
 	}
 	_ = os.MkdirAll("/dev", 0o755)
 	_ = unix.Mount("devtmpfs", "/dev", "devtmpfs", 0, "")
-	var err error
-	for i := 0; i < 100; i++ {
-		if _, err = os.Stat("/dev/vda"); err == nil {
-			break
+	// The volume is the disk with a Btrfs superblock (a USB stick may be
+	// /dev/vda).
+	dev := ""
+	for i := 0; i < 100 && dev == ""; i++ {
+		disks, _ := filepath.Glob("/dev/vd?")
+		for _, d := range disks {
+			if f, err := os.Open(d); err == nil {
+				if _, err := btrfs.ReadSuperblock(f); err == nil {
+					dev = d
+				}
+				f.Close()
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		if dev == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	_ = os.MkdirAll("/vol", 0o755)
-	if err == nil {
-		err = unix.Mount("/dev/vda", "/vol", "btrfs", 0, "subvolid=5")
+	err := fmt.Errorf("no disk with a Btrfs filesystem")
+	if dev != "" {
+		err = unix.Mount(dev, "/vol", "btrfs", 0, "subvolid=5")
 	}
 	if err != nil {
-		fmt.Printf("HOMESTAKER-STAGE2 volume: cannot mount /dev/vda: %v\n", err)
+		fmt.Printf("HOMESTAKER-STAGE2 volume: cannot mount %s: %v\n", dev, err)
 		return
 	}
 	defer unix.Unmount("/vol", 0)
