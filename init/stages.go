@@ -66,6 +66,14 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 		return report.Fail("valid homestaker.* parameters on the kernel command line", strings.Join(bad, "\n"),
 			"correct the parameter in the boot loader's command line (or the PXE script), then reboot; `cat /proc/cmdline` shows what the kernel got")
 	}
+	// Parameters this build reads but does not act on yet: say so rather
+	// than let the operator believe they work.
+	for _, p := range config.Tokenize(b.rep.Cmdline) {
+		switch p.Key {
+		case "homestaker.rescue", "homestaker.rescue.port", "homestaker.watchdog", "homestaker.tries":
+			rec.Warn("%s is not implemented in this build and has no effect", p.Key)
+		}
+	}
 
 	release := kernelRelease()
 	dir := "/lib/modules/" + release
