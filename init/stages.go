@@ -178,6 +178,31 @@ func (b *boot) secrets(ctx context.Context, rec *plan.Record) error {
 	return nil
 }
 
+// peakRSS is this process's peak resident memory (VmHWM) in KiB.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kib)
+			return kib
+		}
+	}
+	return -1
+}
+
+// usedKiB is how much of the file system at path is in use, in KiB.
+func usedKiB(path string) int64 {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return -1
+	}
+	return int64(st.Blocks-st.Bfree) * st.Bsize >> 10
+}
+
 func plural(n int) string {
 	if n == 1 {
 		return ""
@@ -321,6 +346,12 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 		rec.Fact("cmdline", k.Cmdline)
 		rec.Fact("syscall", k.Syscall)
+		// What loading cost this process: the kernel holds its own copy,
+		// the init should hold next to nothing of it.
+		rss, tmpfs := peakRSS(), usedKiB("/run")
+		rec.Fact("init_peak_rss_kib", rss)
+		rec.Fact("run_tmpfs_used_kib", tmpfs)
+		rec.Printf("loaded with %s; the init's peak memory %d MiB, /run holds %d MiB", k.Syscall, rss>>10, tmpfs>>10)
 		// The kernel has its copy; nothing on the volume is needed now.
 		b.next.Close()
 	}

@@ -42,8 +42,15 @@ func disksFor(name string) []*Disk {
 	return out
 }
 
-// PrepareDisk makes a sparse image and runs `homestaker prepare` on it.
+// PrepareDisk makes a sparse 256 MiB image and runs `homestaker prepare`
+// on it.
 func PrepareDisk(t testing.TB, args ...string) *Disk {
+	t.Helper()
+	return PrepareDiskSize(t, 256<<20, args...)
+}
+
+// PrepareDiskSize is PrepareDisk with an image of size bytes.
+func PrepareDiskSize(t testing.TB, size int64, args ...string) *Disk {
 	t.Helper()
 	d := &Disk{t: t, Path: filepath.Join(t.TempDir(), "disk.img")}
 	disks.Lock()
@@ -55,7 +62,7 @@ func PrepareDisk(t testing.TB, args ...string) *Disk {
 	if err := os.WriteFile(d.Path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(d.Path, 256<<20); err != nil {
+	if err := os.Truncate(d.Path, size); err != nil {
 		t.Fatal(err)
 	}
 	d.Prepare(args...)
