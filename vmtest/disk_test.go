@@ -17,6 +17,9 @@ import (
 type Disk struct {
 	t    testing.TB
 	Path string
+	// Members are the other images of a multi-device volume; Edit
+	// attaches and registers them first.
+	Members []string
 }
 
 // wgPeer is a public key for the tunnel's far end in test disks.
@@ -88,6 +91,20 @@ var WithTunnel = []string{"--wg-address", "10.99.0.2/32", "--wg-peer-public-key"
 func (d *Disk) Edit(fn func(top string)) {
 	d.t.Helper()
 	dir := d.t.TempDir()
+	for _, m := range d.Members {
+		loop, err := exec.Command("losetup", "-f", "--show", m).Output()
+		if err != nil {
+			d.t.Fatalf("losetup %s: %v", m, err)
+		}
+		dev := strings.TrimSpace(string(loop))
+		defer exec.Command("losetup", "-d", dev).Run()
+		// After the unmount, before the detach: let the host kernel forget
+		// the member.
+		defer exec.Command("btrfs", "device", "scan", "--forget", dev).Run()
+		if out, err := exec.Command("btrfs", "device", "scan", dev).CombinedOutput(); err != nil {
+			d.t.Fatalf("btrfs device scan %s: %v\n%s", dev, err, out)
+		}
+	}
 	if out, err := exec.Command("mount", "-o", "loop", d.Path, dir).CombinedOutput(); err != nil {
 		d.t.Fatalf("mounting %s: %v\n%s", d.Path, err, out)
 	}

@@ -132,6 +132,7 @@ func TestStorageRAID1(t *testing.T) {
 			}
 		}
 	})
+	d.Members = []string{second}
 
 	t.Run("both", func(t *testing.T) {
 		out := bootToStage2(t, nil, d.Path, second)
