@@ -266,3 +266,50 @@ func BenchmarkLoadLargeInitrd(b *testing.B) {
 		b.ReportMetric(loadDur.Seconds(), "load-s")
 	}
 }
+
+// BenchmarkWaysIn boots each way in through to the stage 2 in one run (PXE,
+// the USB image under OVMF, chainload from a running Linux, and the direct
+// -kernel boot the other tests use) and reports the time from QEMU start
+// to the stage 2, and the sizes of the USB image and the PXE payload.
+func BenchmarkWaysIn(b *testing.B) {
+	dir := bootMedia(b)
+	cli := filepath.Join(b.TempDir(), "homestaker")
+	if err := fixture.GoBuild(bench.root, cli, "./cmds/homestaker"); err != nil {
+		b.Fatal(err)
+	}
+	var pxeBytes int64
+	for _, name := range []string{"boot.ipxe", "vmlinuz", "initramfs.cpio.zst", "next.cpio"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			pxeBytes += st.Size()
+		}
+	}
+	usbImg := filepath.Join(dir, "homestaker-usb.img")
+	usb := fileSize(b, usbImg)
+	toStage2 := func(vm *VM) float64 {
+		vm.Expect("HOMESTAKER-STAGE2 up")
+		at, _ := milestone(vm.Lines(), "HOMESTAKER-STAGE2 up")
+		vm.Expect("HOMESTAKER-STAGE2 powering off")
+		if err := vm.Wait(); err != nil {
+			b.Errorf("VM: %v", err)
+		}
+		return at.Seconds()
+	}
+	for i := 0; i < b.N; i++ {
+		d := PrepareDisk(b, WithTunnel...)
+		direct := toStage2(Boot(b, withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline)), bootArgs, Drive(d.Path)))
+		pxe := toStage2(BootFirmware(b, []string{"-netdev", "user,id=n0,tftp=" + dir + ",bootfile=boot.ipxe", "-device", "virtio-net-pci,netdev=n0", "-boot", "n"}, Drive(d.Path)))
+		stick := filepath.Join(b.TempDir(), "homestaker-usb.img")
+		copyFile(b, usbImg, stick)
+		usbBoot := toStage2(BootFirmware(b, []string{"-bios", "/usr/share/ovmf/OVMF.fd", "-drive", "file=" + stick + ",format=raw,if=virtio", "-nic", UserNet}, Drive(d.Path)))
+		bootstrap := withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline))
+		chain := toStage2(BootNIC(b, UserNet, fallbackLinux(b, cli, bench.kernel, bootstrap, chainloadArgs), nil, Drive(d.Path)))
+		fmt.Printf("QEMU start to stage 2: direct -kernel %.1fs, PXE %.1fs, USB/OVMF %.1fs, chainload %.1fs\n", direct, pxe, usbBoot, chain)
+		fmt.Printf("homestaker-usb.img %.1f MiB, PXE payload %.1f MiB\n", usb, float64(pxeBytes)/(1<<20))
+		b.ReportMetric(direct, "direct-s")
+		b.ReportMetric(pxe, "pxe-s")
+		b.ReportMetric(usbBoot, "usb-s")
+		b.ReportMetric(chain, "chainload-s")
+		b.ReportMetric(usb, "usb-img-MiB")
+		b.ReportMetric(float64(pxeBytes)/(1<<20), "pxe-MiB")
+	}
+}

@@ -18,7 +18,7 @@ const chainloadArgs = "homestaker.next=initramfs:/next homestaker.onfail=powerof
 // fallbackLinux is the initramfs of a "fallback Linux": vmtest/fallback as
 // its init, the static CLI as /homestaker, and under /boot the files it
 // chainloads and /boot/append. An empty kernel or initramfs is left out.
-func fallbackLinux(t *testing.T, cli, kernel, initramfs, appendArgs string) string {
+func fallbackLinux(t testing.TB, cli, kernel, initramfs, appendArgs string) string {
 	t.Helper()
 	dir := t.TempDir()
 	initBin := filepath.Join(dir, "fallback")

@@ -26,7 +26,7 @@ var media struct {
 // bootMedia runs the initramfs builder as `make build` does, with -pxe and
 // -usb, and the stage-2 tree at /next as an extra initrd, and returns the
 // folder holding the PXE files and homestaker-usb.img.
-func bootMedia(t *testing.T) string {
+func bootMedia(t testing.TB) string {
 	t.Helper()
 	media.once.Do(func() {
 		_, modules, err := fixture.Kernel(bench.root)
@@ -63,7 +63,7 @@ func bootMedia(t *testing.T) string {
 
 // logMedia logs the builder's summary line for a medium: its size, for
 // the benchmark of the ways in.
-func logMedia(t *testing.T, name string) {
+func logMedia(t testing.TB, name string) {
 	t.Helper()
 	for _, line := range strings.Split(media.out, "\n") {
 		if strings.Contains(line, name+":") {
