@@ -23,7 +23,7 @@ func ok(context.Context, *Record) error { return nil }
 
 func TestConcurrentStagesAndOrder(t *testing.T) {
 	r, _, rep := newRunner()
-	var running, maxRunning int32
+	var running, maxRunning, finished int32
 	both := func(ctx context.Context, rec *Record) error {
 		n := atomic.AddInt32(&running, 1)
 		for {
@@ -33,12 +33,13 @@ func TestConcurrentStagesAndOrder(t *testing.T) {
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
+		atomic.AddInt32(&finished, 1)
 		atomic.AddInt32(&running, -1)
 		return nil
 	}
-	var order []string
+	var finishedBefore int32 = -1
 	last := func(ctx context.Context, rec *Record) error {
-		order = append(order, "secrets")
+		finishedBefore = atomic.LoadInt32(&finished)
 		return nil
 	}
 	f := r.Run(context.Background(), []Stage{
@@ -52,6 +53,9 @@ func TestConcurrentStagesAndOrder(t *testing.T) {
 	}
 	if maxRunning != 2 {
 		t.Errorf("network and storage ran %d at a time, want 2", maxRunning)
+	}
+	if finishedBefore != 2 {
+		t.Errorf("secrets started after %d of its 2 prerequisites finished", finishedBefore)
 	}
 	if len(rep.Stages) != 4 || rep.Stages[3].Name != "secrets" {
 		t.Errorf("report stages = %+v", rep.Stages)
