@@ -15,7 +15,9 @@ import (
 	"aead.dev/minisign"
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/verify"
 )
@@ -145,6 +147,9 @@ func (r *installResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "checked as the init checks it (homestaker.verify=%s): %d files match\n", r.checked.Mode, len(r.checked.Files))
 	fmt.Fprintf(w, "%s\n", r.previous)
+	fmt.Fprintf(w, "boot counter reset: HomestakerOS marks the tree good by writing %s/%s once it is up;\n"+
+		"after homestaker.tries boots (3 by default) without that mark the init boots %s instead\n",
+		filepath.Join(r.boot, "current"), bootcount.SuccessFile, filepath.Join(r.boot, "previous"))
 	if r.signer == nil {
 		fmt.Fprintf(w, "note: the init boots an unsigned tree only under homestaker.verify=checksum (the default without a\n"+
 			"trusted key); sign it with --sign KEYFILE when the initramfs has a key in %s\n", verify.TrustedDir)
@@ -278,6 +283,13 @@ func installNext(o *installOptions, out io.Writer) (res *installResult, err erro
 	if res.checked, err = checkStaged(stage, tree.names(), mode, trusted, sumsText, sig); err != nil {
 		return nil, fmt.Errorf("the installed copy fails the init's check: %v", err)
 	}
+	if err := checkKernel(filepath.Join(stage, tree.tree.Kernel), tree.tree.Kernel); err != nil {
+		return nil, err
+	}
+	// A new tree starts with all its tries (homestaker.tries).
+	if err := bootcount.Reset(stage); err != nil {
+		return nil, err
+	}
 	if err := syncTree(stage); err != nil {
 		return nil, err
 	}
@@ -345,6 +357,16 @@ func matchSums(srcSums []byte, names []string, got verify.Sums) error {
 
 // checkStaged runs the init's check on the staged tree, from files opened
 // afresh.
+// checkKernel refuses a tree whose kernel the init would refuse.
+func checkKernel(path, name string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return kexectree.CheckKernel(name, f)
+}
+
 func checkStaged(stage string, names []string, mode config.VerifyMode, keys []verify.TrustedKey, sums, sig []byte) (verify.Result, error) {
 	files := map[string]*os.File{}
 	defer func() {

@@ -36,6 +36,14 @@ systemctl kexec
 
 const testCmdline = "init=/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-homestakeros-23.11/init boot.shell_on_fail mitigations=off"
 
+// bzHead is the start of an x86 bzImage, enough for the kernel check.
+var bzHead = func() string {
+	b := make([]byte, 0x300)
+	b[0x1fe], b[0x1ff] = 0x55, 0xaa
+	copy(b[0x202:], "HdrS\x0f\x02")
+	return string(b)
+}()
+
 // kexecTree writes a HomestakerOS kexec tree; tag makes its files differ
 // from another tree's.
 func kexecTree(t *testing.T, tag string) string {
@@ -43,7 +51,7 @@ func kexecTree(t *testing.T, tag string) string {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"kexec-boot": kexecBoot("initrd.zst", testCmdline+" tag="+tag),
-		"bzImage":    "kernel " + tag,
+		"bzImage":    bzHead + "kernel " + tag,
 		"initrd.zst": strings.Repeat("initrd "+tag+" ", 100000),
 		"netboot.ipxe": "#!ipxe\nchain --autofree variables.ipxe\nkernel bzImage ${kernel-params} ${cmdline}\n" +
 			"initrd initrd.zst\nboot\n",
@@ -196,7 +204,7 @@ func TestInstallNextRotates(t *testing.T) {
 	}
 	kernel := func(tree string) string {
 		b, _ := os.ReadFile(filepath.Join(boot, tree, "bzImage"))
-		return string(b)
+		return strings.TrimPrefix(string(b), bzHead)
 	}
 	install("one")
 	install("two")
@@ -497,5 +505,32 @@ func TestRotateUndo(t *testing.T) {
 		if after := snapshot(t, boot); !reflect.DeepEqual(after, before) {
 			t.Errorf("previous=%v: after a failed rotation %v, want %v", keep, after, before)
 		}
+	}
+}
+
+// A tree whose kernel is not a bzImage is refused before anything moves,
+// and an install resets the boot counter of the tree it installs.
+func TestInstallNextRefusesANonKernelAndResetsTheCount(t *testing.T) {
+	vol := t.TempDir()
+	src := kexecTree(t, "elf")
+	write(t, filepath.Join(src, "bzImage"), "\x7fELF"+strings.Repeat("v", 2048))
+	code, out, errs := cli(t, "install-next", "--volume", vol, src)
+	if code != exitCheck || !strings.Contains(errs, "bzImage is not a bzImage") {
+		t.Fatalf("install-next of an ELF kernel = %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(vol, "boot", "current")); err == nil {
+		t.Error("a refused tree became current")
+	}
+	src = kexecTree(t, "good")
+	write(t, filepath.Join(src, "boot-count"), "3\n") // copied from an old tree by hand
+	code, out, errs = cli(t, "install-next", "--volume", vol, src)
+	if code != exitOK {
+		t.Fatalf("install-next = %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(vol, "boot", "current", "boot-count")); err == nil {
+		t.Error("the new current tree has a boot count")
+	}
+	if !strings.Contains(out, "boot counter reset") || !strings.Contains(out, "booted-ok") {
+		t.Errorf("output does not explain the success mark:\n%s", out)
 	}
 }

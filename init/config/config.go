@@ -39,8 +39,15 @@ type Config struct {
 	// homestaker.watchdog=0 or off gives WatchdogSet true and 0: disabled.
 	Watchdog    time.Duration
 	WatchdogSet bool
-	Report      string   // homestaker.report: the previous stage's report on the volume
-	Console     []string // every console= in order, carried over to the next kernel
+	// WatchdogStop disarms the watchdog before a kexec
+	// (homestaker.watchdog.kexec=stop); by default it keeps running, for
+	// HomestakerOS's watchdogd to take over.
+	WatchdogStop bool
+	Report       string // homestaker.report: the previous stage's report on the volume
+	// Tree is homestaker.tree: the volume directory the previous stage was
+	// booted from, for its success mark (see init/bootcount).
+	Tree    string
+	Console []string // every console= in order, carried over to the next kernel
 }
 
 // Timeouts are the stage timeouts.

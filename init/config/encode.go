@@ -97,8 +97,14 @@ func Encode(cfg Config) string {
 			add("homestaker.watchdog", seconds(cfg.Watchdog))
 		}
 	}
+	if cfg.WatchdogStop {
+		add("homestaker.watchdog.kexec", "stop")
+	}
 	if cfg.Report != "" {
 		add("homestaker.report", cfg.Report)
+	}
+	if cfg.Tree != "" {
+		add("homestaker.tree", cfg.Tree)
 	}
 	for _, c := range cfg.Console {
 		add("console", c)

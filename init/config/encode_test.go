@@ -34,7 +34,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		"homestaker.onfail=poweroff homestaker.break=secrets homestaker.degraded=ok",
 		"homestaker.timeout.net=60 homestaker.timeout.wg=1 homestaker.timeout.disk=3600",
 		"homestaker.ntp=[2001:db8::123],pool.ntp.org homestaker.watchdog=off",
-		"homestaker.watchdog=300 homestaker.report=/boot/reports/1.json",
+		"homestaker.watchdog=300 homestaker.watchdog.kexec=stop homestaker.report=/boot/reports/1.json",
 		"homestaker.next=volume:/boot/current/,https://h.example/x?a=b homestaker.verify=off",
 		"homestaker.next=volume:/boot/current,volume:/boot/previous homestaker.verify=auto",
 		`console=ttyS0,115200 console=tty0 console="weird value"`,

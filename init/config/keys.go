@@ -47,7 +47,9 @@ var keys = []keySpec{
 	{"homestaker.rescue.port", "accepted values are 1 to 65535", setRescuePort},
 	{"homestaker.tries", "accepted values are 1 to 100", setTries},
 	{"homestaker.watchdog", "accepted values are whole seconds from 1 to 3600, or 0 or off to disable it", setWatchdog},
+	{"homestaker.watchdog.kexec", "accepted values are keep (the next system's watchdog daemon takes it over) or stop", setWatchdogKexec},
 	{"homestaker.report", "accepted values are an absolute path", setReport},
+	{"homestaker.tree", "accepted values are an absolute path", setTree},
 }
 
 // KnownKeys returns the names of the homestaker.* parameters.
@@ -363,6 +365,27 @@ func setWatchdog(c *Config, v string) (string, bool) {
 		return "", false
 	}
 	c.Watchdog, c.WatchdogSet = time.Duration(n)*time.Second, true
+	return "", true
+}
+
+func setWatchdogKexec(c *Config, v string) (string, bool) {
+	switch v {
+	case "keep":
+		c.WatchdogStop = false
+	case "stop":
+		c.WatchdogStop = true
+	default:
+		return "", false
+	}
+	return "", true
+}
+
+func setTree(c *Config, v string) (string, bool) {
+	p, r := absPath(v)
+	if r != "" {
+		return r, false
+	}
+	c.Tree = p
 	return "", true
 }
 

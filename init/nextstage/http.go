@@ -161,5 +161,5 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
 		return l, err
 	}
-	return l, nil
+	return l, kexectree.CheckKernel(fetch.Redact(base+tree.Kernel), l.Kernel)
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/fetch"
 	"github.com/homestaker/homestaker-boot/init/kexectree"
@@ -29,6 +30,10 @@ type Env struct {
 	HTTP     *http.Client
 	TmpDir   string // tmpfs for downloads
 	Progress func(fetch.Progress)
+	// Tries is homestaker.tries: a volume tree booted this many times
+	// without a success mark is passed over when another source follows
+	// it. 0 turns boot counting off.
+	Tries int
 }
 
 // Loaded is a verified next stage ready for the handover.
@@ -39,7 +44,11 @@ type Loaded struct {
 	Kernel   *os.File
 	Initrd   *os.File // nil when the tree has none
 	Verified verify.Result
-	temp     []string // downloads to delete once the kernel has its copy
+	// Count is the tree's boot count when it is counted (a volume tree
+	// with a fallback after it and not yet marked good): the handover
+	// increments it on the volume before the jump.
+	Count *bootcount.State
+	temp  []string // downloads to delete once the kernel has its copy
 }
 
 // Close closes the files and deletes downloads: after kexec_file_load the
@@ -62,11 +71,16 @@ func (l *Loaded) Close() {
 // before the next is tried, so that a fallback never happens silently.
 func Locate(ctx context.Context, sources []config.Source, env Env, skip func(src config.Source, err error)) (*Loaded, error) {
 	var tried []string
-	for _, src := range sources {
+	for i, src := range sources {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		l, err := load(ctx, src, env)
+		if err == nil && counted(src, i, len(sources), env) {
+			if l.Count, err = readCount(l.Dir, env.Tries); err != nil {
+				l.Close()
+			}
+		}
 		if err == nil {
 			return l, nil
 		}
@@ -79,6 +93,28 @@ func Locate(ctx context.Context, sources []config.Source, env Env, skip func(src
 		"a verified HomestakerOS kexec tree (kexec-boot or netboot.ipxe, with its kernel and initrd) at "+sourceList(sources),
 		strings.Join(tried, "\n"),
 		"install one with `homestaker install-next`, or point homestaker.next= at a directory that has one")
+}
+
+// counted reports whether boots of src are counted: trees on the volume,
+// when a later source can take over from them.
+func counted(src config.Source, i, n int, env Env) bool {
+	return env.Tries > 0 && src.Kind == config.SourceVolume && i < n-1
+}
+
+// readCount reads a counted tree's state and refuses it when it has used
+// its tries.
+func readCount(dir string, tries int) (*bootcount.State, error) {
+	s, err := bootcount.Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	if s.Exhausted(tries) {
+		return nil, errors.New(s.Why(tries))
+	}
+	if s.OK {
+		return nil, nil
+	}
+	return &s, nil
 }
 
 func sourceList(sources []config.Source) string {
@@ -131,6 +167,10 @@ func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
 		return nil, err
 	}
 	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := kexectree.CheckKernel(filepath.Join(dir, tree.Kernel), l.Kernel); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
 )
 
@@ -22,11 +23,19 @@ kexec --load ${SCRIPT_DIR}/bzImage \
 systemctl kexec
 `
 
+// fakeKernel is the start of an x86 bzImage: enough for the checks.
+var fakeKernel = func() string {
+	b := make([]byte, 0x300)
+	b[0x1fe], b[0x1ff] = 0x55, 0xaa
+	copy(b[0x202:], "HdrS\x0f\x02")
+	return string(b)
+}()
+
 // tree writes a kexec tree with SHA256SUMS into a new directory.
 func tree(t *testing.T, withSums bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	files := map[string]string{"kexec-boot": script, "bzImage": "kernel bytes", "initrd.zst": "initrd bytes"}
+	files := map[string]string{"kexec-boot": script, "bzImage": fakeKernel, "initrd.zst": "initrd bytes"}
 	var sums strings.Builder
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
@@ -98,5 +107,99 @@ func TestLocateHTTPUnreachableGivesUp(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("gave up after %s", time.Since(start))
+	}
+}
+
+// A tree whose kernel is not a bzImage is refused where a fallback can
+// still take over, not at the kexec.
+func TestLocateRefusesANonKernel(t *testing.T) {
+	bad := tree(t, false)
+	if err := os.WriteFile(filepath.Join(bad, "bzImage"), []byte("\x7fELF not a bzImage, a vmlinux"+strings.Repeat("x", 1024)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := tree(t, false)
+	var skipped []string
+	l, err := Locate(context.Background(), []config.Source{src(bad), src(good)}, Env{Mode: config.VerifyOff}, func(s config.Source, err error) {
+		skipped = append(skipped, err.Error())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Dir != good || len(skipped) != 1 || !strings.Contains(skipped[0], "bzImage is not a bzImage") {
+		t.Errorf("loaded %s, skipped %q", l.Dir, skipped)
+	}
+}
+
+func vol(path string) config.Source {
+	return config.Source{Kind: config.SourceVolume, Path: path, Raw: "volume:" + path}
+}
+
+// volumeTrees makes a volume top level with trees at boot/current and
+// boot/previous.
+func volumeTrees(t *testing.T) string {
+	top := t.TempDir()
+	os.Mkdir(filepath.Join(top, "boot"), 0o755)
+	for _, name := range []string{"current", "previous"} {
+		if err := os.Rename(tree(t, true), filepath.Join(top, "boot", name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return top
+}
+
+func TestBootCountFallsBack(t *testing.T) {
+	top := volumeTrees(t)
+	current := filepath.Join(top, "boot/current")
+	env := Env{Volume: top, Mode: config.VerifyChecksum, Tries: 2}
+	sources := []config.Source{vol("/boot/current"), vol("/boot/previous")}
+	for boot := 1; boot <= 2; boot++ {
+		l, err := Locate(context.Background(), sources, env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		if l.Dir != current || l.Count == nil || l.Count.Count != boot-1 {
+			t.Fatalf("boot %d: loaded %s with count %+v, want the current tree counted at %d", boot, l.Dir, l.Count, boot-1)
+		}
+		if _, err := bootcount.Increment(l.Dir); err != nil { // the handover's part
+			t.Fatal(err)
+		}
+	}
+	var why string
+	l, err := Locate(context.Background(), sources, env, func(s config.Source, err error) { why = err.Error() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l.Dir != filepath.Join(top, "boot/previous") || l.Count != nil {
+		t.Errorf("third boot loaded %s (count %+v), want the previous tree, not counted (nothing follows it)", l.Dir, l.Count)
+	}
+	if !strings.Contains(why, "booted 2 times without a success mark (booted-ok; homestaker.tries=2)") {
+		t.Errorf("the fallback said %q", why)
+	}
+	// HomestakerOS marks the tree good: it is booted again, uncounted.
+	os.WriteFile(filepath.Join(current, bootcount.SuccessFile), nil, 0o644)
+	l, err = Locate(context.Background(), sources, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l.Dir != current || l.Count != nil {
+		t.Errorf("after the success mark: loaded %s counted %+v, want current, uncounted", l.Dir, l.Count)
+	}
+}
+
+// The last source is booted whatever its count: it is the last resort.
+func TestBootCountSparesTheLastSource(t *testing.T) {
+	top := volumeTrees(t)
+	os.WriteFile(filepath.Join(top, "boot/current", bootcount.CountFile), []byte("9\n"), 0o644)
+	l, err := Locate(context.Background(), []config.Source{vol("/boot/current")}, Env{Volume: top, Mode: config.VerifyChecksum, Tries: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l.Count != nil {
+		t.Errorf("the only source was counted: %+v", l.Count)
 	}
 }

@@ -1,0 +1,116 @@
+// Package bootcount keeps the count of boots of a next-stage tree that
+// have not been marked good, so that a bad update falls back to the tree
+// before it by itself: the idea of systemd-boot's boot counting, for RAM
+// images on the volume.
+//
+// The init increments CountFile in the tree's directory before it jumps
+// into the tree. HomestakerOS writes SuccessFile there once it is up (the
+// tree's directory is on its command line as homestaker.tree=). A tree
+// booted Tries times without the mark is passed over for the next source.
+package bootcount
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/secret"
+)
+
+const (
+	// CountFile holds the number of boots without a success mark.
+	CountFile = "boot-count"
+	// SuccessFile marks the tree good; its content does not matter.
+	SuccessFile = "booted-ok"
+)
+
+// State is a tree's boot count.
+type State struct {
+	Count int  // boots so far without a success mark
+	OK    bool // SuccessFile exists: the tree is known good
+}
+
+// Read reads the state of the tree in dir. A missing count is 0; an
+// unreadable one is an error naming the file, so that a damaged counter
+// never silently resets.
+func Read(dir string) (State, error) {
+	var s State
+	if _, err := os.Stat(filepath.Join(dir, SuccessFile)); err == nil {
+		s.OK = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return s, err
+	}
+	p := filepath.Join(dir, CountFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 0 {
+		return s, fmt.Errorf("%s holds %q, not a count of boots; delete it to start counting again", p, strings.TrimSpace(string(b)))
+	}
+	s.Count = n
+	return s, nil
+}
+
+// Exhausted reports whether a tree in state s has used its tries.
+func (s State) Exhausted(tries int) bool {
+	return !s.OK && s.Count >= tries
+}
+
+// Why says why an exhausted tree is passed over, for the console.
+func (s State) Why(tries int) string {
+	return fmt.Sprintf("booted %d time%s without a success mark (%s; homestaker.tries=%d)", s.Count, plural(s.Count), SuccessFile, tries)
+}
+
+// Increment counts one more boot of the tree in dir, durably (written to a
+// temporary file, fsynced, renamed): a power cut during the boot it counts
+// must not lose it. It returns the new count.
+func Increment(dir string) (int, error) {
+	s, err := Read(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := s.Count + 1
+	if err := secret.WriteFileAtomic(filepath.Join(dir, CountFile), []byte(strconv.Itoa(n)+"\n"), 0o644); err != nil {
+		return 0, err
+	}
+	return n, syncDir(dir)
+}
+
+// Reset deletes the count and the success mark of the tree in dir: a
+// newly installed tree starts with all its tries.
+func Reset(dir string) error {
+	for _, name := range []string{CountFile, SuccessFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %v", dir, err)
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
