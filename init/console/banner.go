@@ -17,6 +17,11 @@ type Banner struct {
 
 // Banner prints b framed so that it stands out in a scrolling serial log.
 func (c *Console) Banner(b Banner) {
+	c.write(b.String())
+}
+
+// String is the framed banner, as the console and a rescue login show it.
+func (b Banner) String() string {
 	rows := [][2]string{
 		{"stage", b.Stage},
 		{"expected", b.Expected},
@@ -43,7 +48,7 @@ func (c *Console) Banner(b Banner) {
 		}
 	}
 	sb.WriteString(rule)
-	c.write(sb.String())
+	return sb.String()
 }
 
 func pad(s string, n int) string {

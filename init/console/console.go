@@ -38,9 +38,30 @@ func (s Status) String() string { return tags[s] }
 // Console writes status lines. It is safe for concurrent use: network and
 // storage report at the same time, and a line is never interleaved.
 type Console struct {
-	mu   sync.Mutex // guards out, kmsg and writes to them
+	mu   sync.Mutex // guards out, kmsg, tees and writes to them
 	out  io.Writer
 	kmsg io.Writer // nil when /dev/kmsg is not available
+	tees map[*tee]bool
+}
+
+type tee struct{ w io.Writer }
+
+// Tee copies every line from now on to w as well (a rescue session
+// following a retried boot), until the returned function is called. A
+// write error on w ends its copy; the console goes on.
+func (c *Console) Tee(w io.Writer) (stop func()) {
+	t := &tee{w}
+	c.mu.Lock()
+	if c.tees == nil {
+		c.tees = map[*tee]bool{}
+	}
+	c.tees[t] = true
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(c.tees, t)
+		c.mu.Unlock()
+	}
 }
 
 // New returns a Console writing to out and, when kmsg is not nil, to the
@@ -101,6 +122,11 @@ func (c *Console) write(text string) {
 	defer c.mu.Unlock()
 	for _, line := range strings.Split(text, "\n") {
 		fmt.Fprintf(c.out, "%s\r\n", line)
+		for t := range c.tees {
+			if _, err := fmt.Fprintf(t.w, "%s\r\n", line); err != nil {
+				delete(c.tees, t)
+			}
+		}
 		if c.kmsg != nil {
 			// Debug level (7) keeps the kernel from echoing the line to
 			// the console a second time at the default loglevel; the

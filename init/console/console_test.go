@@ -42,3 +42,19 @@ func TestBannerNamesEverything(t *testing.T) {
 		}
 	}
 }
+
+func TestTeeCopiesUntilStopped(t *testing.T) {
+	var out, copy1 bytes.Buffer
+	c := New(&out, nil)
+	c.Printf("before")
+	stop := c.Tee(&copy1)
+	c.Status(OK, "secrets", "checked")
+	stop()
+	c.Printf("after")
+	if got := copy1.String(); got != "[  OK  ] secrets: checked\r\n" {
+		t.Errorf("the tee got %q", got)
+	}
+	if !strings.Contains(out.String(), "before") || !strings.Contains(out.String(), "after") {
+		t.Errorf("the console lost lines: %q", out.String())
+	}
+}

@@ -104,12 +104,18 @@ type Runner struct {
 	Grace time.Duration
 	// Uptime tells the time since kernel start (console.Uptime by default).
 	Uptime func() time.Duration
+
+	mu sync.Mutex
+	ok map[string]bool // stages that succeeded in an earlier Run
 }
 
 // Run runs the stages and returns the first failure in plan order, or nil.
 // A stage whose prerequisite failed or was skipped is skipped, but stages
 // that do not need the failed one still run: a bad JWT must not keep the
 // tunnel down, since the operator needs the tunnel to fix it.
+//
+// Run again after a failure (`homestaker retry`), it runs only the stages
+// that did not succeed before: the failed one and those skipped for it.
 func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 	if err := check(stages); err != nil {
 		f := &report.Failure{Stage: "plan", Expected: "a valid boot plan", Found: err.Error(), Action: "this is a bug in homestaker-boot; please report it with the console log"}
@@ -136,6 +142,10 @@ func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 			defer wg.Done()
 			o := out[s.Name]
 			defer close(o.done)
+			if r.succeeded(s.Name) {
+				o.status = report.OK
+				return
+			}
 			for _, dep := range s.After {
 				d := out[dep]
 				<-d.done
@@ -154,6 +164,14 @@ func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 				breakMu.Unlock()
 			}
 			o.status, o.failure = r.runOne(ctx, s, uptime)
+			if o.failure == nil {
+				r.mu.Lock()
+				if r.ok == nil {
+					r.ok = map[string]bool{}
+				}
+				r.ok[s.Name] = true
+				r.mu.Unlock()
+			}
 		}(s)
 	}
 	wg.Wait()
@@ -163,6 +181,12 @@ func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 		}
 	}
 	return nil
+}
+
+func (r *Runner) succeeded(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ok[name]
 }
 
 func (r *Runner) runOne(ctx context.Context, s Stage, uptime func() time.Duration) (report.Status, *report.Failure) {

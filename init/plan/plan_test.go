@@ -157,3 +157,36 @@ func TestBadPlans(t *testing.T) {
 		}
 	}
 }
+
+// A retry runs the failed stage and those skipped for it, not the stages
+// that succeeded.
+func TestRunAgainResumesFromTheFailure(t *testing.T) {
+	r, _, rep := newRunner()
+	runs := map[string]int{}
+	count := func(name string, err *error) func(context.Context, *Record) error {
+		return func(context.Context, *Record) error {
+			runs[name]++
+			return *err
+		}
+	}
+	var none error
+	jwt := errors.New("no JWT")
+	stages := []Stage{
+		{Name: "storage", Run: count("storage", &none)},
+		{Name: "secrets", After: []string{"storage"}, Run: count("secrets", &jwt)},
+		{Name: "handover", After: []string{"secrets"}, Run: count("handover", &none)},
+	}
+	if f := r.Run(context.Background(), stages); f == nil || f.Stage != "secrets" {
+		t.Fatalf("first run: %v, want the secrets failure", f)
+	}
+	jwt = nil // the operator copied the JWT
+	if f := r.Run(context.Background(), stages); f != nil {
+		t.Fatalf("second run: %v", f)
+	}
+	if runs["storage"] != 1 || runs["secrets"] != 2 || runs["handover"] != 1 {
+		t.Errorf("runs = %v, want storage once, secrets twice, handover once", runs)
+	}
+	if s, _ := rep.Stage("secrets"); s.Status != report.OK || s.Attempt != 1 {
+		t.Errorf("report has secrets %+v", s)
+	}
+}

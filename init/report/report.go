@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +33,8 @@ type Stage struct {
 	Facts    map[string]any `json:"facts,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
 	Failure  *Failure       `json:"failure,omitempty"`
+	// Attempt counts runs of the stage after the first (`homestaker retry`).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Report is the whole boot's record. Methods are safe for concurrent use.
@@ -45,11 +48,31 @@ type Report struct {
 	Failure *Failure   `json:"failure,omitempty"`
 }
 
-// Add records a finished stage.
+// Add records a finished stage. A stage run again (a retry) replaces its
+// earlier record and counts the attempt.
 func (r *Report) Add(s Stage) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for i, old := range r.Stages {
+		if old.Name == s.Name {
+			s.Attempt = old.Attempt + 1
+			r.Stages[i] = s
+			return
+		}
+	}
 	r.Stages = append(r.Stages, s)
+}
+
+// Summary is one line per stage: status, name and summary, for a rescue
+// login.
+func (r *Report) Summary() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, s := range r.Stages {
+		fmt.Fprintf(&b, "  %-8s %-10s %s\n", s.Status, s.Name, s.Summary)
+	}
+	return b.String()
 }
 
 // Finish records the outcome of the whole boot.
