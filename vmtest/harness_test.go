@@ -25,6 +25,7 @@ import (
 var bench struct {
 	root      string // the repository
 	kernel    string // vmlinuz
+	modules   string // its lib/modules/VERSION
 	initramfs string // our initramfs, with modules
 	stage2    string // the stage-2 initrd (uncompressed cpio)
 	cli       string // the homestaker CLI, for `homestaker prepare`
@@ -65,10 +66,10 @@ func setup() error {
 		return err
 	}
 
-	var modules string
-	if bench.kernel, modules, err = fixture.Kernel(bench.root); err != nil {
+	if bench.kernel, bench.modules, err = fixture.Kernel(bench.root); err != nil {
 		return err
 	}
+	modules := bench.modules
 
 	// `make test` has just built the initramfs; reuse it. Otherwise build
 	// one for this run.

@@ -1,8 +1,10 @@
 // Command fallback stands in, in the VM tests, for the fallback Linux an
-// operator starts from: as its init it mounts the kernel filesystems, then
+// operator starts from: as its init it mounts the kernel filesystems,
+// configures its network statically when /boot/network is there, then
 // runs `homestaker chainload` on the bootstrap files under /boot, with the
-// parameters in /boot/append. When chainload returns, it says how it
-// ended and whether a kernel is loaded, then powers off.
+// flags in /boot/chainload-flags (if any) and the parameters in
+// /boot/append. When chainload returns, it says how it ended and whether a
+// kernel is loaded, then powers off.
 package main
 
 import (
@@ -28,11 +30,30 @@ func main() {
 			fail(fmt.Errorf("mounting %s on %s: %v", m.fstype, m.dir, err))
 		}
 	}
+	if b, err := os.ReadFile("/boot/network"); err == nil {
+		n, err := parseNetwork(b)
+		if err != nil {
+			fail(err)
+		}
+		if err := setUpNetwork(n); err != nil {
+			fail(fmt.Errorf("network: %v", err))
+		}
+		fmt.Printf("FALLBACK-LINUX network: %s %v via %v, nameservers %v, hostname %q\n", n.Link, n.Addrs, n.Gateways, n.Nameservers, n.Hostname)
+	} else if !os.IsNotExist(err) {
+		fail(err)
+	}
+	flags, err := os.ReadFile("/boot/chainload-flags")
+	if err != nil && !os.IsNotExist(err) {
+		fail(err)
+	}
 	appendArgs, err := os.ReadFile("/boot/append")
 	if err != nil {
 		fail(err)
 	}
-	cmd := exec.Command("/homestaker", "chainload", "--append", strings.TrimSpace(string(appendArgs)), "/boot/vmlinuz", "/boot/initramfs.cpio.zst")
+	args := append(append([]string{"chainload"}, strings.Fields(string(flags))...),
+		"--append", strings.TrimSpace(string(appendArgs)), "/boot/vmlinuz", "/boot/initramfs.cpio.zst")
+	fmt.Printf("FALLBACK-LINUX running: /homestaker %s\n", strings.Join(args, " "))
+	cmd := exec.Command("/homestaker", args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	err = cmd.Run()
 	// Only a refusal or a failure comes back here.
