@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -15,8 +16,8 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/control"
 	"github.com/homestaker/homestaker-boot/init/early"
-	"github.com/homestaker/homestaker-boot/init/onfail"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
@@ -25,6 +26,10 @@ import (
 const version = "0.1.0-dev"
 
 func main() {
+	// The rescue shells reach the init as `homestaker` (a link to /init).
+	if filepath.Base(os.Args[0]) == "homestaker" {
+		os.Exit(cli(os.Args[1:]))
+	}
 	mountErr := early.Mount()
 	con := console.Open()
 	con.Printf("homestaker-boot %s: init started at %s", version, console.Uptime().Round(time.Millisecond))
@@ -38,7 +43,11 @@ func main() {
 	defer func() {
 		if p := recover(); p != nil {
 			con.Printf("%s", debug.Stack())
-			b.fail(&report.Failure{Stage: "init", Expected: "the boot to run to the handover", Found: fmt.Sprintf("internal error: %v", p), Action: "this is a bug in homestaker-boot; report it with the console log"})
+			f := &report.Failure{Stage: "init", Expected: "the boot to run to the handover", Found: fmt.Sprintf("internal error: %v", p), Action: "this is a bug in homestaker-boot; report it with the console log"}
+			for {
+				// A retry cannot resume a panicked plan.
+				b.fail(f).Finish("the init itself failed; reboot")
+			}
 		}
 	}()
 
@@ -61,23 +70,38 @@ func main() {
 		Console: con,
 		Report:  b.rep,
 		Break:   cfg.Break,
-		OnBreak: func(string) { _ = onfail.Shell() },
+		OnBreak: b.breakShell,
 	}
 	f := runner.Run(context.Background(), stages)
-	if f == nil {
-		f = &report.Failure{Stage: "handover", Expected: "the handover to start the next stage", Found: "the boot plan ended without a handover", Action: "this is a bug in homestaker-boot; report it with the console log"}
+	// A stopped boot runs again, from the stage that failed, each time a
+	// rescue shell asks (`homestaker retry`); the handover never returns.
+	runner.Break = ""
+	for {
+		if f == nil {
+			f = &report.Failure{Stage: "handover", Expected: "the handover to start the next stage", Found: "the boot plan ended without a handover", Action: "this is a bug in homestaker-boot; report it with the console log"}
+		}
+		req := b.fail(f)
+		stop := con.Tee(req)
+		con.Status(console.Info, "retry", "running the boot again from %s (homestaker retry)", f.Stage)
+		f = runner.Run(context.Background(), stages)
+		stop()
+		if f != nil {
+			req.Finish("the boot stopped again in stage %s: %s", f.Stage, f.Found)
+		}
 	}
-	b.fail(f)
 }
 
-// fail records the failure and hands the console to the operator; it does
-// not return.
-func (b *boot) fail(f *report.Failure) {
-	b.rep.Finish(report.Failed, f)
-	if err := b.rep.Save(report.Path); err != nil {
-		b.con.Status(console.Warn, "report", "%v", err)
+// cli is `homestaker` inside the initramfs: the commands a rescue shell
+// has.
+func cli(args []string) int {
+	if len(args) == 1 && args[0] == "retry" {
+		return control.Retry(control.Socket, os.Stdout)
 	}
-	onfail.Handle(b.con, f, b.cfg.OnFail, report.Path)
+	fmt.Fprintf(os.Stderr, "usage: homestaker retry\n\nIn the rescue shell of a stopped boot: runs the boot again from the stage\nthat failed, after the cause was fixed, and shows its progress.\n(The operator's homestaker CLI with prepare, check, install-next and\nchainload runs on the fallback Linux, not here.)\n")
+	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+		return 0
+	}
+	return 2
 }
 
 // loadConfig reads the baked-in defaults and then the kernel command line

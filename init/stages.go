@@ -10,8 +10,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/control"
 	"github.com/homestaker/homestaker-boot/init/fetch"
 	"github.com/homestaker/homestaker-boot/init/handover"
 	"github.com/homestaker/homestaker-boot/init/kmod"
@@ -19,9 +21,11 @@ import (
 	"github.com/homestaker/homestaker-boot/init/nextstage"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/rescue"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/storage"
 	"github.com/homestaker/homestaker-boot/init/verify"
+	"github.com/homestaker/homestaker-boot/init/watchdog"
 	"github.com/homestaker/homestaker-boot/init/wg"
 )
 
@@ -46,6 +50,12 @@ type boot struct {
 	volume *storage.Volume   // storage
 	tunnel *wg.Tunnel        // wireguard
 	next   *nextstage.Loaded // nextstage
+
+	dog      *watchdog.Dog   // early; nil when the machine has none
+	ctl      *control.Server // the first failure: `homestaker retry`
+	rescue   *rescue.Server  // the first failure with the tunnel up
+	rescueUp time.Time       // when it started listening
+	loggedIn chan string     // rescue logins, to cancel a reboot countdown
 }
 
 // early finishes the early stage: what the mounts and the configuration
@@ -66,14 +76,12 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 		return report.Fail("valid homestaker.* parameters on the kernel command line", strings.Join(bad, "\n"),
 			"correct the parameter in the boot loader's command line (or the PXE script), then reboot; `cat /proc/cmdline` shows what the kernel got")
 	}
-	// Parameters this build reads but does not act on yet: say so rather
-	// than let the operator believe they work.
-	for _, p := range config.Tokenize(b.rep.Cmdline) {
-		switch p.Key {
-		case "homestaker.rescue", "homestaker.rescue.port", "homestaker.watchdog", "homestaker.tries":
-			rec.Warn("%s is not implemented in this build and has no effect", p.Key)
-		}
+	if err := linkCLI(); err != nil {
+		rec.Warn("`homestaker retry` will not be on the rescue shell's PATH: %v", err)
 	}
+	// The watchdog is armed once its driver is loaded, at the end of the
+	// stage.
+	defer b.armWatchdog(rec)
 
 	release := kernelRelease()
 	dir := "/lib/modules/" + release
@@ -266,7 +274,7 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 	for _, err := range errs {
 		rec.Warn("trusted key: %v", err)
 	}
-	env := nextstage.Env{Mode: b.cfg.Verify, Keys: keys, TmpDir: "/run/homestaker"}
+	env := nextstage.Env{Mode: b.cfg.Verify, Keys: keys, TmpDir: "/run/homestaker", Tries: b.cfg.Tries}
 	if b.volume != nil {
 		env.Volume = storage.TopLevel
 	}
@@ -301,7 +309,12 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 	if next.Verified.Signer != "" {
 		how += " by key " + next.Verified.Signer
 	}
-	rec.Summary("%s: %s from %s, verified: %s", next.Source, next.Tree.Kernel, next.Tree.From, how)
+	counted := ""
+	if next.Count != nil {
+		counted = fmt.Sprintf(", boot %d of %d without a success mark", next.Count.Count+1, b.cfg.Tries)
+		rec.Fact("boot_count", next.Count.Count+1)
+	}
+	rec.Summary("%s: %s from %s, verified: %s%s", next.Source, next.Tree.Kernel, next.Tree.From, how, counted)
 	return nil
 }
 
@@ -326,6 +339,10 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		} else {
 			extra = append(extra, "homestaker.report="+reportPath)
 		}
+	}
+	if b.next.Source.Kind == config.SourceVolume {
+		// For HomestakerOS's success mark (see init/bootcount).
+		extra = append(extra, "homestaker.tree="+b.next.Source.Path)
 	}
 	switchRoot := b.cfg.Handover == config.HandoverSwitchRoot
 	if switchRoot && b.next.Initrd == nil {
@@ -355,11 +372,18 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		// The kernel has its copy; nothing on the volume is needed now.
 		b.next.Close()
 	}
+	if b.next.Count != nil {
+		b.countBoot(rec)
+	}
+	if b.rescue != nil {
+		b.rescue.Close()
+	}
 	if b.tunnel != nil {
 		if err := b.tunnel.Close(); err != nil {
 			rec.Warn("closing the tunnel: %v", err)
 		}
 	}
+	b.handOverWatchdog(rec)
 	rec.Fact("report", reportPath)
 	rec.Summary("%s", what)
 	rec.Announce()
@@ -385,6 +409,23 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 	}
 	return handover.Jump()
+}
+
+// countBoot counts this boot of the next stage's tree on the volume,
+// durably, before the jump: a boot that never comes up is counted too.
+func (b *boot) countBoot(rec *plan.Record) {
+	var n int
+	err := b.volume.WritableTopLevel(func(top string) error {
+		var err error
+		n, err = bootcount.Increment(filepath.Join(top, b.next.Source.Path))
+		return err
+	})
+	if err != nil {
+		rec.Warn("counting this boot of %s: %v; without the count a bad tree is not given up for %s", b.next.Source.Path, err, "the next source")
+		return
+	}
+	rec.Fact("boot_count", n)
+	rec.Printf("boot %d of %d of %s; HomestakerOS marks it good with %s/%s", n, b.cfg.Tries, b.next.Source.Path, b.next.Source.Path, bootcount.SuccessFile)
 }
 
 // switchRoot hands the running kernel to a next stage built for it: the

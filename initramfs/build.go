@@ -20,6 +20,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/kmod"
+	"github.com/homestaker/homestaker-boot/init/rescue"
 )
 
 type options struct {
@@ -29,9 +30,12 @@ type options struct {
 	defaults    string
 	files       []string
 	trustedKeys []string
-	caBundle    string
-	tempDir     string
-	media       bootMedia // -kernel, -pxe, -usb ...: boot media beside the initramfs
+	// authorizedKeys are authorized_keys files for the rescue SSH server,
+	// besides the volume's secrets/ssh/authorized_keys.
+	authorizedKeys []string
+	caBundle       string
+	tempDir        string
+	media          bootMedia // -kernel, -pxe, -usb ...: boot media beside the initramfs
 }
 
 // rescueCommands is the toolset on the rescue shell's PATH; tools.go keeps
@@ -73,6 +77,24 @@ func build(o options) error {
 			return fmt.Errorf("-trusted-keys: %v", err)
 		}
 		if err := writeFile(filepath.Join(staging, "etc/homestaker/trusted.d", filepath.Base(k)), b); err != nil {
+			return err
+		}
+	}
+	for _, k := range o.authorizedKeys {
+		keys, err := rescue.LoadAuthorizedKeys([]string{k}, func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "initramfs: -authorized-keys: "+format+"\n", args...)
+		})
+		if err != nil {
+			return fmt.Errorf("-authorized-keys: %v", err)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("-authorized-keys: %s holds no public key in authorized_keys format (e.g. the operator's ~/.ssh/id_ed25519.pub)", k)
+		}
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return fmt.Errorf("-authorized-keys: %v", err)
+		}
+		if err := writeFile(filepath.Join(staging, "etc/homestaker/authorized_keys.d", filepath.Base(k)), b); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,8 @@ var defaultModules = []string{
 	"e1000", "e1000e", "igb", "igc", "ixgbe", "r8169",
 	"nvme", "ahci", "sd_mod", "usb_storage", "uas", "xhci_pci", "ehci_pci",
 	"btrfs", "tun",
+	// Hardware watchdogs: QEMU's, Intel's TCO (through lpc_ich) and AMD's.
+	"i6300esb", "lpc_ich", "iTCO_wdt", "sp5100_tco",
 }
 
 func main() {
@@ -30,6 +32,7 @@ func main() {
 	flag.StringVar(&o.defaults, "defaults", "", "kernel command line parameters baked in as defaults, e.g. 'homestaker.onfail=reboot:60'")
 	files := flag.String("files", "", "comma-separated extra files SRC:DST to add")
 	keys := flag.String("trusted-keys", "", "comma-separated minisign public key files the init trusts for next stages (homestaker.verify=signature by default when given)")
+	authKeys := flag.String("authorized-keys", "", "comma-separated OpenSSH authorized_keys files whose keys may log in to the rescue SSH server (besides the volume's secrets/ssh/authorized_keys)")
 	flag.StringVar(&o.caBundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "CA bundle for https next-stage sources; empty: none")
 	flag.StringVar(&o.tempDir, "tmp", "", "temporary directory (default: a new one under $TMPDIR)")
 	flag.StringVar(&o.media.kernel, "kernel", "", "the vmlinuz that -pxe and -usb boot (the kernel of -modules-dir)")
@@ -50,6 +53,7 @@ func main() {
 	o.modules = splitList(*mods)
 	o.files = splitList(*files)
 	o.trustedKeys = splitList(*keys)
+	o.authorizedKeys = splitList(*authKeys)
 	o.media.extraInitrds = splitList(*initrds)
 	if err := o.media.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "initramfs: %v\n", err)

@@ -3,6 +3,7 @@
 package onfail
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,36 +13,128 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/control"
 	"github.com/homestaker/homestaker-boot/init/early"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
-// Handle shows the banner for f and carries out action. It never returns:
-// PID 1 must not exit, so after a shell it shows the banner again.
-func Handle(con *console.Console, f *report.Failure, action config.OnFail, reportPath string) {
+// Options say what Handle does after the banner.
+type Options struct {
+	Action config.OnFail
+	Report string // where the boot report is
+	// Retry delivers `homestaker retry` requests from a rescue shell:
+	// Handle returns the first one, for the boot plan to run again.
+	Retry <-chan *control.Request
+	// Cancel stops a reboot countdown in favour of the shell: an operator
+	// logged in over the rescue SSH.
+	Cancel <-chan string
+	// Rescue says how to reach the rescue SSH server, when it runs.
+	Rescue string
+}
+
+// Handle shows the banner for f and carries out the action. PID 1 must not
+// exit: after a shell it shows the banner again, and it returns only with
+// a retry request.
+func Handle(con *console.Console, f *report.Failure, o Options) *control.Request {
+	action := o.Action.Action
 	for {
-		b := console.Banner{Stage: f.Stage, Expected: f.Expected, Found: f.Found, Action: f.Action, Report: reportPath}
-		switch action.Action {
+		b := console.Banner{Stage: f.Stage, Expected: f.Expected, Found: f.Found, Action: f.Action, Report: o.Report}
+		switch action {
 		case config.OnFailReboot:
-			b.Next = fmt.Sprintf("rebooting in %s (homestaker.onfail=reboot:SECONDS)", action.Delay)
+			b.Next = fmt.Sprintf("rebooting in %s (homestaker.onfail=reboot:SECONDS); press any key on the console for a shell instead", o.Action.Delay)
 		case config.OnFailPoweroff:
 			b.Next = "powering off (homestaker.onfail=poweroff)"
 		default:
-			b.Next = "starting a shell on the console; leave it with 'exit' to see this again"
+			b.Next = "starting a shell on the console; `homestaker retry` there runs the boot again from the failed stage, 'exit' shows this again"
+		}
+		if o.Rescue != "" && action != config.OnFailPoweroff {
+			b.Next += "\n" + o.Rescue
 		}
 		con.Banner(b)
-		switch action.Action {
+		switch action {
 		case config.OnFailReboot:
-			time.Sleep(action.Delay)
+			r, cancelled := countdown(con, o)
+			if r != nil {
+				return r
+			}
+			if cancelled {
+				action = config.OnFailShell
+				continue
+			}
 			Reboot(con, unix.LINUX_REBOOT_CMD_RESTART)
 		case config.OnFailPoweroff:
 			Reboot(con, unix.LINUX_REBOOT_CMD_POWER_OFF)
 		default:
-			if err := Shell(); err != nil {
-				con.Status(console.Failed, "shell", "%v; trying again in 5 s", err)
-				time.Sleep(5 * time.Second)
+			if r := shellUntilRetry(con, o.Retry); r != nil {
+				return r
 			}
 		}
+	}
+}
+
+// countdown waits out the reboot delay, saying how long is left. It
+// returns a retry request, or cancelled when a key was pressed or an
+// operator logged in.
+func countdown(con *console.Console, o Options) (*control.Request, bool) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	key := make(chan error, 1)
+	go func() { key <- WaitKey(ctx) }()
+	deadline := time.Now().Add(o.Action.Delay)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		left := time.Until(deadline).Round(time.Second)
+		if left <= 0 {
+			con.Status(console.Info, "onfail", "rebooting now")
+			return nil, false
+		}
+		select {
+		case err := <-key:
+			if err != nil {
+				// No terminal to read a key from: the countdown goes on.
+				con.Status(console.Warn, "onfail", "%v: a key press cannot cancel the reboot", err)
+				key = nil
+				continue
+			}
+			con.Status(console.Info, "onfail", "reboot cancelled by a key press on the console")
+			return nil, true
+		case who := <-o.Cancel:
+			con.Status(console.Info, "onfail", "reboot cancelled: %s", who)
+			return nil, true
+		case r := <-o.Retry:
+			return r, false
+		case <-tick.C:
+			if left := time.Until(deadline).Round(time.Second); left > 0 && (left%(10*time.Second) == 0 || left <= 3*time.Second) {
+				con.Printf("rebooting in %s; press any key for a shell", left)
+			}
+		}
+	}
+}
+
+// shellUntilRetry runs the console shell; it returns nil when the shell
+// exits, or the retry request that came first, after ending the shell.
+func shellUntilRetry(con *console.Console, retry <-chan *control.Request) *control.Request {
+	cmd, done, err := StartShell()
+	if err != nil {
+		con.Status(console.Failed, "shell", "%v; trying again in 5 s", err)
+		select {
+		case r := <-retry:
+			return r
+		case <-time.After(5 * time.Second):
+			return nil
+		}
+	}
+	select {
+	case <-done:
+		return nil
+	case r := <-retry:
+		// One shell on the console at a time: a boot that stops again
+		// starts a new one.
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		<-done
+		con.Status(console.Info, "retry", "the console shell was closed; the boot runs again from the stage that failed")
+		return r
 	}
 }
 
@@ -55,28 +148,47 @@ func Reboot(con *console.Console, cmd int) {
 	}
 }
 
-// Shell runs the rescue shell on the console as a session leader with the
-// console as its controlling terminal, so that ^C reaches it, and returns
-// when it exits.
+// Shell runs the rescue shell on the console and returns when it exits.
 func Shell() error {
+	_, done, err := StartShell()
+	if err != nil {
+		return err
+	}
+	<-done
+	return nil
+}
+
+// StartShell starts the rescue shell on the console as a session leader
+// with the console as its controlling terminal, so that ^C reaches it.
+// done is closed when it has exited.
+func StartShell() (*exec.Cmd, <-chan struct{}, error) {
 	tty, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("opening /dev/console for the shell: %v", err)
+		return nil, nil, fmt.Errorf("opening /dev/console for the shell: %v", err)
 	}
-	defer tty.Close()
 	sh := "/bin/sh"
 	if _, err := os.Stat(sh); err != nil {
 		sh = "/bbin/gosh"
 	}
 	cmd := exec.Command(sh)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
-	cmd.Env = []string{"PATH=/bbin:/bin:/ubin:/usr/bin:/sbin", "HOME=/", "TERM=linux"}
+	cmd.Env = ShellEnv
 	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := early.Start(cmd); err != nil {
-		return fmt.Errorf("starting %s: %v", sh, err)
+		tty.Close()
+		return nil, nil, fmt.Errorf("starting %s: %v", sh, err)
 	}
-	defer early.Done(cmd)
 	fmt.Fprintf(tty, "homestaker rescue shell; the boot report is at %s\r\n", report.Path)
-	_ = cmd.Wait()
-	return nil
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer tty.Close()
+		defer early.Done(cmd)
+		_ = cmd.Wait()
+	}()
+	return cmd, done, nil
 }
+
+// ShellEnv is the environment of rescue shells, on the console and over
+// SSH.
+var ShellEnv = []string{"PATH=/bbin:/bin:/ubin:/usr/bin:/sbin", "HOME=/", "TERM=linux"}

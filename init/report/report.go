@@ -70,7 +70,11 @@ func (r *Report) Summary() string {
 	defer r.mu.Unlock()
 	var b strings.Builder
 	for _, s := range r.Stages {
-		fmt.Fprintf(&b, "  %-8s %-10s %s\n", s.Status, s.Name, s.Summary)
+		what := s.Summary
+		if s.Failure != nil {
+			what = s.Failure.Found
+		}
+		fmt.Fprintf(&b, "  %-8s %-10s %s\n", s.Status, s.Name, strings.ReplaceAll(what, "\n", "; "))
 	}
 	return b.String()
 }
