@@ -20,6 +20,9 @@ type Disk struct {
 	// Members are the other images of a multi-device volume; Edit
 	// attaches and registers them first.
 	Members []string
+	// Degraded mounts the volume with a member missing (one was damaged
+	// on purpose).
+	Degraded bool
 }
 
 // wgPeer is a public key for the tunnel's far end in test disks.
@@ -105,7 +108,11 @@ func (d *Disk) Edit(fn func(top string)) {
 			d.t.Fatalf("btrfs device scan %s: %v\n%s", dev, err, out)
 		}
 	}
-	if out, err := exec.Command("mount", "-o", "loop", d.Path, dir).CombinedOutput(); err != nil {
+	opts := "loop"
+	if d.Degraded {
+		opts += ",degraded"
+	}
+	if out, err := exec.Command("mount", "-o", opts, d.Path, dir).CombinedOutput(); err != nil {
 		d.t.Fatalf("mounting %s: %v\n%s", d.Path, err, out)
 	}
 	defer func() {

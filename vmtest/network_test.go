@@ -83,39 +83,18 @@ func TestTunnelEndpointHostname(t *testing.T) {
 	}
 }
 
-// The peer is down: required stops the boot naming the peer and endpoint;
-// optional warns and goes on.
+// The peer is down and the tunnel optional: a warning, and the boot goes
+// on (required is in the fault matrix).
 func TestTunnelPeerDown(t *testing.T) {
 	peer := StartPeer(t, "10.99.0.1")
 	d := tunnelDisk(t, peer)
 	peer.Close() // nobody answers at that port now
-	endpoint := fmt.Sprintf("10.0.2.2:%d", peer.Port)
-	t.Run("required", func(t *testing.T) {
-		bootToBanner(t, "wireguard", []string{"homestaker.wg=required", "homestaker.timeout.wg=4"}, []string{peer.PublicKey(), endpoint, "homestaker.wg=optional"}, d.Path)
-	})
 	t.Run("optional", func(t *testing.T) {
 		out := bootToStage2(t, []string{"homestaker.wg=optional", "homestaker.timeout.wg=4"}, d.Path)
 		if !strings.Contains(out, "[ WARN ] wireguard:") || !strings.Contains(out, "going on without the tunnel") {
 			t.Errorf("no warning:\n%s", out)
 		}
 	})
-}
-
-// A NIC with carrier but no DHCP server: the banner names the link.
-func TestNetworkNoDHCP(t *testing.T) {
-	d := PrepareDisk(t, WithTunnel...)
-	vm := BootNIC(t, DeadNet, bench.initramfs, append(append([]string{}, bootArgs...), "homestaker.wg=required", "homestaker.timeout.net=5"), Drive(d.Path))
-	vm.Expect("[FAILED] network:")
-	out := vm.Expect("HOMESTAKER BOOT STOPPED in stage network")
-	out += vm.Expect("powering off")
-	for _, want := range []string{"eth0", "DHCP", "homestaker.timeout.net="} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the banner lacks %q:\n%s", want, out)
-		}
-	}
-	if err := vm.Wait(); err != nil {
-		t.Errorf("VM: %v", err)
-	}
 }
 
 // Two peers, one reachable: the handshake with that one is enough.
@@ -145,3 +124,7 @@ func TestNetworkBadIPv6(t *testing.T) {
 		t.Errorf("the error does not quote the value:\n%s", out)
 	}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -97,7 +97,7 @@ func TestNextFromVolume(t *testing.T) {
 	vm.Expect("[  OK  ] nextstage: volume:/boot/current: bzImage from kexec-boot, verified: checksum")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
 	for _, want := range []string{
-		"HOMESTAKER-STAGE2 cmdline: " + fixture.Stage2Cmdline + " homestaker.report=/boot/reports/000001.json\r",
+		"HOMESTAKER-STAGE2 cmdline: " + fixture.Stage2Cmdline + " homestaker.report=/boot/reports/000001.json homestaker.tree=/boot/current\r",
 		"HOMESTAKER-STAGE2 report /boot/reports/000001.json:",
 		"result ok",
 		"HOMESTAKER-STAGE2 volume: ssh host key present",

@@ -8,12 +8,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// consolePath is the terminal WaitKey reads.
+var consolePath = "/dev/console"
+
 // WaitKey returns nil when a key is pressed on the console, or ctx's error.
 // It puts the console in non-canonical mode for the wait, so that any key
 // counts, not only Enter, and restores it after. It fails at once when the
 // console is not a terminal.
 func WaitKey(ctx context.Context) error {
-	f, err := os.OpenFile("/dev/console", os.O_RDONLY|unix.O_NOCTTY, 0)
+	f, err := os.OpenFile(consolePath, os.O_RDONLY|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("opening the console: %v", err)
 	}
@@ -30,8 +33,7 @@ func WaitKey(ctx context.Context) error {
 		return fmt.Errorf("setting the console's mode: %v", err)
 	}
 	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-	// Drop what was typed before the wait began.
-	_ = unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+	// A key typed while the banner was printed counts: no flush.
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
 		if err := ctx.Err(); err != nil {

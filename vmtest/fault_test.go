@@ -1,0 +1,634 @@
+package vmtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hugelgupf/vmtest/qemu"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/homestaker/homestaker-boot/vmtest/fixture"
+)
+
+// The fault matrix: one boot per fault, over every stage. Each asserts the
+// banner's stage and reason (or, for a fault the boot rides out, that it
+// reaches the stage 2), the action taken, and that the data subvolumes are
+// exactly as before. The harness checks every serial log for the disks'
+// secret values.
+
+// faultArgs boot to the stage 2 in the initramfs, or power off on failure.
+var faultArgs = []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff", "homestaker.wg=off"}
+
+// faultDisk prepares a disk with chain data and returns it with the data's
+// digest.
+func faultDisk(t *testing.T, prepare ...string) (*Disk, []string) {
+	t.Helper()
+	d := PrepareDisk(t, append(append([]string{}, WithTunnel...), prepare...)...)
+	d.SeedData()
+	return d, d.DataDigest()
+}
+
+// expectStop waits for the failure of stage and its banner, checks that
+// the banner holds every want, and returns the console up to the banner's
+// end.
+func expectStop(t *testing.T, vm *VM, stage string, want ...string) string {
+	t.Helper()
+	vm.Expect("[FAILED] " + stage + ":")
+	out := vm.Expect("HOMESTAKER BOOT STOPPED in stage " + stage)
+	out += vm.Expect("  now:")
+	out += vm.Expect(strings.Repeat("=", 72))
+	banner := out[strings.LastIndex(out, "HOMESTAKER BOOT STOPPED"):]
+	for _, w := range want {
+		if !strings.Contains(banner, w) {
+			t.Errorf("the banner lacks %q:\n%s", w, banner)
+		}
+	}
+	return out
+}
+
+// expectPoweroff checks that the banner announced the poweroff and that
+// QEMU ends.
+func expectPoweroff(t *testing.T, vm *VM) {
+	t.Helper()
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM: %v", err)
+	}
+	for _, l := range vm.Lines() {
+		if strings.Contains(l.Text, "now:      powering off (homestaker.onfail=poweroff)") {
+			return
+		}
+	}
+	t.Error("the banner did not announce the poweroff")
+}
+
+// expectStage2 waits for the stage 2 and QEMU's end.
+func expectStage2(t *testing.T, vm *VM) string {
+	t.Helper()
+	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM: %v", err)
+	}
+	return out
+}
+
+func TestFaultEarlyBadParameter(t *testing.T) {
+	d, before := faultDisk(t)
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.tries=0"), Drive(d.Path))
+	expectStop(t, vm, "early", "homestaker.tries", "/proc/cmdline")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+func TestFaultStorageNoVolume(t *testing.T) {
+	d, before := faultDisk(t, "--label", "someoneelse")
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.timeout.disk=3"), Drive(d.Path))
+	expectStop(t, vm, "storage", `"homestaker"`, "someoneelse")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// One RAID1 member's superblocks are destroyed: the volume has one of its
+// two devices, and the init will not mount it degraded unasked.
+func TestFaultStorageRAID1CorruptSuperblock(t *testing.T) {
+	d, _ := faultDisk(t)
+	second := addRAID1Member(t, d)
+	before := d.DataDigest()
+	f, err := os.OpenFile(second, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The primary superblock at 64 KiB and its first mirror at 64 MiB.
+	for _, off := range []int64{64 << 10, 64 << 20} {
+		if _, err := f.WriteAt(make([]byte, 4096), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	d.Members, d.Degraded = nil, true // the host reads the intact member
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.timeout.disk=3"), Drive(d.Path, second))
+	expectStop(t, vm, "storage", "1 of 2 member devices", "homestaker.degraded=ok")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// A disk that appears 10 s after power-on (a slow SATA or USB disk) is
+// waited for: its controller is there from the start, the disk is
+// hot-added on it.
+func TestFaultStorageDiskLate(t *testing.T) {
+	d, before := faultDisk(t)
+	mon := filepath.Join(t.TempDir(), "monitor.sock")
+	vm := Boot(t, stage2Initramfs(t), faultArgs, qemu.ArbitraryArgs(
+		"-device", "virtio-scsi-pci,id=scsi0",
+		"-drive", "if=none,id=late,format=raw,file="+strings.ReplaceAll(d.Path, ",", ",,"),
+		"-monitor", "unix:"+mon+",server=on,wait=off"))
+	time.Sleep(10 * time.Second)
+	hmp(t, mon, "device_add scsi-hd,drive=late,bus=scsi0.0,id=latedisk")
+	out := vm.Expect("[  OK  ] storage: homestaker (1 of 1 device: /dev/sda)")
+	if !strings.Contains(out, "waited") {
+		t.Errorf("the storage line does not say how long it waited:\n%s", out)
+	}
+	expectStage2(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// hmp sends one command to QEMU's human monitor.
+func hmp(t *testing.T, sock, cmd string) {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatalf("QEMU monitor: %v", err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, "%s\n", cmd); err != nil {
+		t.Fatal(err)
+	}
+	// Let QEMU read and run it before the connection goes.
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func TestFaultStorageMissingSubvolume(t *testing.T) {
+	d, before := faultDisk(t)
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.subvols=secrets,erigon,lighthouse,addons"), Drive(d.Path))
+	expectStop(t, vm, "storage", `subvolume "addons"`, "btrfs subvolume create")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+func TestFaultSecretsMissingJWT(t *testing.T) {
+	d, _ := faultDisk(t)
+	before := d.DataDigest("lighthouse/jwt.hex")
+	d.Remove("lighthouse/jwt.hex")
+	vm := Boot(t, stage2Initramfs(t), faultArgs, Drive(d.Path))
+	expectStop(t, vm, "secrets", "lighthouse", "generate its own")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before, "lighthouse/jwt.hex")
+}
+
+func TestFaultSecretsMismatchedJWT(t *testing.T) {
+	d, _ := faultDisk(t)
+	d.WriteFile("lighthouse/jwt.hex", "11"+strings.Repeat("ab", 31)+"\n", 0o600)
+	before := d.DataDigest()
+	vm := Boot(t, stage2Initramfs(t), faultArgs, Drive(d.Path))
+	expectStop(t, vm, "secrets", "erigon/jwt.hex", "lighthouse/jwt.hex")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// The volume is full, so the SSH host key cannot be generated: the banner
+// says so, and nothing on the volume is damaged by the attempt.
+func TestFaultSecretsFullVolume(t *testing.T) {
+	d, _ := faultDisk(t)
+	d.Remove("secrets/ssh/id_ed25519")
+	d.Remove("secrets/ssh/id_ed25519.pub")
+	fillVolume(t, d)
+	before := d.DataDigest()
+	vm := Boot(t, stage2Initramfs(t), faultArgs, Drive(d.Path))
+	expectStop(t, vm, "secrets", "an SSH host key at secrets/ssh/id_ed25519", "no space left on device", "not full")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// fillVolume fills the secrets subvolume until the file system refuses
+// even a small file: data with one large file, metadata with many small
+// ones (a key file is small enough to be stored inline in metadata).
+func fillVolume(t *testing.T, d *Disk) {
+	t.Helper()
+	d.Edit(func(top string) {
+		dir := filepath.Join(top, "secrets", "filler")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		big, err := os.Create(filepath.Join(dir, "big"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = byte(i*7 + i>>8)
+		}
+		for {
+			if _, err := big.Write(chunk); err != nil {
+				break
+			}
+		}
+		big.Close()
+		small := make([]byte, 1500)
+		for i := 0; ; i++ {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%06d", i)), small, 0o600); err != nil {
+				break
+			}
+			if i > 2_000_000 {
+				t.Fatal("the volume never filled up")
+			}
+		}
+		if err := os.WriteFile(filepath.Join(top, "secrets", "probe"), make([]byte, 400), 0o600); err == nil {
+			t.Fatal("the filled volume still takes a small file")
+		}
+	})
+}
+
+func TestFaultSecretsMalformedWireGuard(t *testing.T) {
+	d, before := faultDisk(t)
+	conf := d.ReadFile("secrets/wireguard/wg0.conf")
+	d.WriteFile("secrets/wireguard/wg0.conf", strings.Replace(conf, "[Peer]", "[Peer]\nEndpont = 10.0.2.2:51820", 1), 0o600)
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.wg=required"), Drive(d.Path))
+	out := expectStop(t, vm, "secrets", "Endpont")
+	if !strings.Contains(out, "wg0.conf:") {
+		t.Errorf("the error does not name the file and line:\n%s", out)
+	}
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// A DHCP server that answers only the third DISCOVER: the client keeps
+// asking and the boot goes on.
+func TestFaultNetworkDHCPThirdTime(t *testing.T) {
+	d, before := faultDisk(t)
+	l2, err := fixture.StartL2Net(fixture.L2Options{
+		ServerIP: mustAddr("10.0.3.1"), Prefix: mustPrefix("10.0.3.0/24"), ClientIP: mustAddr("10.0.3.15"), IgnoreDiscovers: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	vm := BootNIC(t, "none", stage2Initramfs(t), append(faultArgs, "homestaker.ntp=10.0.3.1"), Drive(d.Path), qemu.ArbitraryArgs(l2.QEMUArgs("n1")...))
+	vm.Expect("[  OK  ] network: eth0 10.0.3.15/24 by DHCP")
+	expectStage2(t, vm)
+	if n := l2.Discovers(); n < 3 || !l2.Leased() {
+		t.Errorf("the server saw %d DISCOVERs and leased: %v; want 3 or more and a lease", n, l2.Leased())
+	}
+	d.AssertDataUnchanged(before)
+}
+
+// No DHCP server at all: the banner names the link and the timeout.
+func TestFaultNetworkNoDHCP(t *testing.T) {
+	d, before := faultDisk(t)
+	vm := BootNIC(t, DeadNet, stage2Initramfs(t), append(faultArgs, "homestaker.wg=required", "homestaker.timeout.net=5"), Drive(d.Path))
+	expectStop(t, vm, "network", "eth0", "DHCP", "homestaker.timeout.net=")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// The peer comes up 15 s after power-on: the handshake wait rides it out.
+func TestFaultWireGuardPeerLate(t *testing.T) {
+	peer := StartPeer(t, "10.99.0.1")
+	d := tunnelDisk(t, peer)
+	d.SeedData()
+	before := d.DataDigest()
+	if err := peer.Down(); err != nil {
+		t.Fatal(err)
+	}
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.wg=required"), Drive(d.Path))
+	time.Sleep(15 * time.Second)
+	if err := peer.Up(); err != nil {
+		t.Fatal(err)
+	}
+	vm.Expect("[  OK  ] wireguard: wg0 10.99.0.2/32 up, handshake with " + peer.PublicKey()[:6])
+	expectStage2(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// The peer never answers and the tunnel is required.
+func TestFaultWireGuardPeerDown(t *testing.T) {
+	peer := StartPeer(t, "10.99.0.1")
+	d := tunnelDisk(t, peer)
+	d.SeedData()
+	before := d.DataDigest()
+	peer.Close()
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.wg=required", "homestaker.timeout.wg=4"), Drive(d.Path))
+	expectStop(t, vm, "wireguard", peer.PublicKey(), fmt.Sprintf("10.0.2.2:%d", peer.Port), "homestaker.wg=optional")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// volumeFaultArgs boot the next stage from the volume.
+var volumeFaultArgs = []string{"homestaker.onfail=poweroff", "homestaker.wg=off"}
+
+// The current tree's kernel is not a bzImage: it is refused before the
+// handover and the previous tree boots.
+func TestFaultNextNotABzImage(t *testing.T) {
+	d, before := faultDisk(t)
+	d.InstallNext(treeDir(t))
+	bad := treeDir(t)
+	if err := os.WriteFile(filepath.Join(bad, "bzImage"), append([]byte("\x7fELF"), make([]byte, 64<<10)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// install-next refuses such a tree; it got there by hand.
+	d.Edit(func(top string) {
+		if err := os.Rename(filepath.Join(top, "boot/current"), filepath.Join(top, "boot/previous")); err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(top, "boot/current")
+		os.MkdirAll(dst, 0o755)
+		for _, n := range []string{"bzImage", "initrd.zst", "kexec-boot"} {
+			copyFile(t, filepath.Join(bad, n), filepath.Join(dst, n))
+		}
+	})
+	vm := Boot(t, bench.initramfs, volumeFaultArgs, Drive(d.Path))
+	out := vm.Expect("[  OK  ] nextstage: volume:/boot/previous")
+	if !strings.Contains(out, "volume:/boot/current refused") || !strings.Contains(out, "is not a bzImage") {
+		t.Errorf("the fallback is not explained:\n%s", out)
+	}
+	expectStage2(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// The only tree is tampered with: nothing is booted.
+func TestFaultNextTamperedNoFallback(t *testing.T) {
+	d, before := faultDisk(t)
+	d.InstallNext(treeDir(t))
+	d.Edit(func(top string) {
+		f, err := os.OpenFile(filepath.Join(top, "boot/current/initrd.zst"), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("tampered"))
+		f.Close()
+	})
+	vm := Boot(t, bench.initramfs, volumeFaultArgs, Drive(d.Path))
+	expectStop(t, vm, "nextstage", "volume:/boot/current: initrd.zst: sha256 mismatch", "volume:/boot/previous:", "homestaker install-next")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// The kernel refuses kexec (kernel.kexec_load_disabled=1): the banner
+// names the sysctl and the way around it.
+func TestFaultHandoverKexecRefused(t *testing.T) {
+	d, before := faultDisk(t)
+	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "sysctl.kernel.kexec_load_disabled=1"), Drive(d.Path))
+	expectStop(t, vm, "handover", "kexec_load_disabled=1", "homestaker.handover=switchroot")
+	expectPoweroff(t, vm)
+	d.AssertDataUnchanged(before)
+}
+
+// A current tree that never marks itself good is given up after
+// homestaker.tries boots: the next boot takes /boot/previous and says why.
+func TestFaultBootCountFallback(t *testing.T) {
+	d, before := faultDisk(t)
+	d.InstallNext(treeDir(t))
+	d.InstallNext(treeDir(t))
+	args := append([]string{"homestaker.tries=2"}, volumeFaultArgs...)
+	for boot := 1; boot <= 2; boot++ {
+		vm := Boot(t, bench.initramfs, args, Drive(d.Path))
+		vm.Expect(fmt.Sprintf("boot %d of 2 of /boot/current", boot))
+		out := expectStage2(t, vm)
+		if !strings.Contains(out, "homestaker.tree=/boot/current") {
+			t.Errorf("boot %d: the stage 2 was not told its tree:\n%s", boot, out)
+		}
+	}
+	if got := strings.TrimSpace(d.ReadFile("boot/current/boot-count")); got != "2" {
+		t.Errorf("boot-count = %q after two boots", got)
+	}
+	vm := Boot(t, bench.initramfs, args, Drive(d.Path))
+	out := vm.Expect("[  OK  ] nextstage: volume:/boot/previous")
+	if !strings.Contains(out, "volume:/boot/current refused (booted 2 times without a success mark (booted-ok; homestaker.tries=2))") {
+		t.Errorf("the fallback is not explained:\n%s", out)
+	}
+	out = expectStage2(t, vm)
+	if !strings.Contains(out, "homestaker.tree=/boot/previous") {
+		t.Errorf("the stage 2 was not told it runs the previous tree:\n%s", out)
+	}
+	d.AssertDataUnchanged(before)
+}
+
+// homestaker.break with nobody at the console is a hang: the watchdog
+// (QEMU's i6300esb) resets the machine.
+func TestFaultWatchdogOnHang(t *testing.T) {
+	d, before := faultDisk(t)
+	// Without -no-reboot: the reset starts the machine again.
+	cmd := "qemu-system-x86_64 -accel " + bench.accel + " -cpu max -smp 2 -m 2G -nographic -nic none -device i6300esb -action watchdog=reset"
+	vm := start(t, cmd, bench.kernel, stage2Initramfs(t), append(faultArgs, "homestaker.break=storage", "homestaker.watchdog=10"), Drive(d.Path))
+	vm.Expect(`watchdog "i6300ESB timer" armed`)
+	out := vm.Expect("the watchdog is not pinged and resets the machine in 10s")
+	hold := time.Now()
+	vm.Expect("Linux version") // the machine starts again
+	took := time.Since(hold)
+	vm.Expect("init started")
+	vm.Kill()
+	vm.Wait()
+	if took < 8*time.Second {
+		t.Errorf("the machine reset %s after the pings stopped, before the 10 s timeout", took)
+	}
+	if strings.Contains(out, "$ ") {
+		t.Error("a shell started although no key was pressed")
+	}
+	t.Logf("reset %s after the pings stopped (homestaker.watchdog=10)", took.Round(100*time.Millisecond))
+	d.AssertDataUnchanged(before)
+}
+
+// With onfail=reboot the banner counts down; a key press on the console
+// cancels into the shell, where the operator fixes the fault and runs the
+// boot again with `homestaker retry`.
+func TestFaultRebootCancelledThenRetry(t *testing.T) {
+	d, _ := faultDisk(t)
+	before := d.DataDigest("lighthouse/jwt.hex")
+	d.Remove("lighthouse/jwt.hex")
+	args := []string{"homestaker.next=initramfs:/next", "homestaker.onfail=reboot:60", "homestaker.wg=off"}
+	vm := Boot(t, stage2Initramfs(t), args, Drive(d.Path))
+	out := expectStop(t, vm, "secrets", "lighthouse", "rebooting in 1m0s", "press any key on the console for a shell instead")
+	_ = out
+	vm.Console.Send("x")
+	vm.Expect("reboot cancelled by a key press on the console")
+	vm.Expect("$ ")
+	vm.Console.SendLine("cp /mnt/erigon/jwt.hex /mnt/lighthouse/jwt.hex")
+	vm.Expect("$ ")
+	vm.Console.SendLine("homestaker retry")
+	vm.Expect("[ INFO ] retry: running the boot again from secrets")
+	vm.Expect("[  OK  ] secrets:")
+	expectStage2(t, vm)
+	d.AssertDataUnchanged(before, "lighthouse/jwt.hex")
+}
+
+// With onfail=reboot and nobody there, the machine reboots when the
+// countdown ends.
+func TestFaultRebootCountdownEnds(t *testing.T) {
+	d, _ := faultDisk(t)
+	before := d.DataDigest("lighthouse/jwt.hex")
+	d.Remove("lighthouse/jwt.hex")
+	args := []string{"homestaker.next=initramfs:/next", "homestaker.onfail=reboot:3", "homestaker.wg=off"}
+	vm := Boot(t, stage2Initramfs(t), args, Drive(d.Path))
+	expectStop(t, vm, "secrets", "lighthouse")
+	vm.Expect("rebooting now")
+	// -no-reboot: QEMU ends at the reset.
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM: %v", err)
+	}
+	d.AssertDataUnchanged(before, "lighthouse/jwt.hex")
+}
+
+// rescueLogin dials the node's rescue SSH server through the tunnel from
+// the host peer, as the operator would, checks that the server presents
+// the volume's host key and logs in with key. It returns the client and
+// how long after since the server first accepted a connection.
+func rescueLogin(t testing.TB, peer *fixture.Peer, hostKey ssh.PublicKey, key ssh.Signer, since time.Time) (*ssh.Client, time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		c, err := peer.DialContext(ctx, "tcp", "10.99.0.2:22")
+		cancel()
+		if err == nil {
+			took := time.Since(since)
+			conf := &ssh.ClientConfig{
+				User: "root",
+				Auth: []ssh.AuthMethod{ssh.PublicKeys(key)},
+				HostKeyCallback: func(_ string, _ net.Addr, k ssh.PublicKey) error {
+					if !bytes.Equal(k.Marshal(), hostKey.Marshal()) {
+						return fmt.Errorf("the rescue server presents %s, not the volume's host key %s", ssh.FingerprintSHA256(k), ssh.FingerprintSHA256(hostKey))
+					}
+					return nil
+				},
+				Timeout: 20 * time.Second,
+			}
+			sc, chans, reqs, err := ssh.NewClientConn(c, "10.99.0.2:22", conf)
+			if err != nil {
+				t.Fatalf("rescue SSH login: %v", err)
+			}
+			return ssh.NewClient(sc, chans, reqs), took
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rescue SSH server never accepted a connection through the tunnel: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// rescueKey makes the operator's SSH key and authorizes it on the volume.
+func rescueKey(t testing.TB, d *Disk) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.WriteFile("secrets/ssh/authorized_keys", "# the operator's laptop\n"+string(ssh.MarshalAuthorizedKey(signer.PublicKey())), 0o600)
+	return signer
+}
+
+// volumeHostKey is the public half of the node's SSH identity on d.
+func volumeHostKey(t testing.TB, d *Disk) ssh.PublicKey {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(d.ReadFile("secrets/ssh/id_ed25519.pub")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// The missing JWT stops the boot with the tunnel up; the operator logs in
+// over the rescue SSH with the node's own host key, copies the JWT and
+// runs `homestaker retry`; the boot goes on to the stage 2.
+func TestFaultRescueSSHRetry(t *testing.T) {
+	peer := StartPeer(t, "10.99.0.1")
+	d := tunnelDisk(t, peer)
+	d.SeedData()
+	before := d.DataDigest("lighthouse/jwt.hex")
+	key := rescueKey(t, d)
+	hostKey := volumeHostKey(t, d)
+	d.Remove("lighthouse/jwt.hex")
+
+	vm := Boot(t, stage2Initramfs(t), []string{"homestaker.next=initramfs:/next", "homestaker.wg=required"}, Drive(d.Path))
+	out := expectStop(t, vm, "secrets", "lighthouse", "rescue SSH on 10.99.0.2:22", ssh.FingerprintSHA256(hostKey))
+	failed := time.Now()
+	client, took := rescueLogin(t, peer, hostKey, key, failed)
+	defer client.Close()
+	t.Logf("rescue SSH accepted a connection %s after the banner", took.Round(10*time.Millisecond))
+	_ = out
+
+	// A retry before the fix stops again, and says so.
+	first, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := first.CombinedOutput("homestaker retry")
+	var exit *ssh.ExitError
+	if !errors.As(err, &exit) || exit.ExitStatus() != 1 || !strings.Contains(string(early), "homestaker retry: the boot stopped again in stage secrets") {
+		t.Errorf("a retry before the fix: %v\n%s", err, early)
+	}
+	expectStop(t, vm, "secrets", "lighthouse")
+
+	// An interactive login, as the operator types it.
+	s, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 40, 120, ssh.TerminalModes{ssh.ECHO: 1}); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := s.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &syncBuffer{}
+	s.Stdout, s.Stderr = got, got
+	if err := s.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, got, "$ ")
+	fmt.Fprintf(stdin, "cp /mnt/erigon/jwt.hex /mnt/lighthouse/jwt.hex && homestaker retry\n")
+	vm.Expect("[ INFO ] retry: running the boot again from secrets")
+	vm.Expect("[  OK  ] secrets:")
+	waitFor(t, got, "[  OK  ] secrets:") // the retried boot, followed over SSH
+	expectStage2(t, vm)
+	for _, want := range []string{
+		"HOMESTAKER BOOT STOPPED in stage secrets", // the greeting
+		"boot report (/run/homestaker/report.json):",
+		"homestaker retry: running the boot again",
+	} {
+		if !strings.Contains(got.String(), want) {
+			t.Errorf("the rescue session lacks %q:\n%s", want, got.String())
+		}
+	}
+	d.AssertDataUnchanged(before, "lighthouse/jwt.hex")
+}
+
+// syncBuffer is a bytes.Buffer safe for the SSH client's concurrent
+// stdout and stderr copies.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor waits until b holds want.
+func waitFor(t testing.TB, b *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rescue session never showed %q:\n%s", want, b.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
