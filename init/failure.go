@@ -63,9 +63,23 @@ func (b *boot) breakShell(stage string) {
 			b.con.Status(console.Warn, "break", "%v; starting the shell", err)
 		}
 	}
+	// The operator is at the shell: no output is no hang.
+	b.planning.Store(false)
+	defer b.planning.Store(true)
 	if err := onfail.Shell(); err != nil {
 		b.con.Status(console.Failed, "break", "%v; the boot goes on", err)
 	}
+}
+
+// alive tells the watchdog whether the boot is making progress: a stage
+// still within its timeout (the runner bounds it), or a console line
+// within half the watchdog's timeout. Outside the plan (a stopped boot
+// waiting for its operator, a break shell) nothing is expected to happen.
+func (b *boot) alive() bool {
+	if !b.planning.Load() || b.runner == nil {
+		return true
+	}
+	return b.runner.Watched() || time.Since(b.con.LastLine()) < b.dog.Timeout/2
 }
 
 // armWatchdog arms the hardware watchdog, once its driver is loaded.
@@ -90,8 +104,9 @@ func (b *boot) armWatchdog(rec *plan.Record) {
 		return
 	}
 	b.dog = d
+	d.Watch(b.alive)
 	rec.Fact("watchdog", map[string]any{"identity": d.Identity, "timeout_s": int(d.Timeout / time.Second)})
-	rec.Printf("watchdog %q armed: the machine resets if the boot hangs for %s (homestaker.watchdog=)", d.Identity, d.Timeout)
+	rec.Printf("watchdog %q armed: the machine resets if the boot hangs (no stage within its timeout and no console line for %s) for %s (homestaker.watchdog=)", d.Identity, d.Timeout/2, d.Timeout)
 }
 
 // handOverWatchdog applies homestaker.watchdog.kexec before the jump.

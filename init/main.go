@@ -72,7 +72,8 @@ func main() {
 		Break:   cfg.Break,
 		OnBreak: b.breakShell,
 	}
-	f := runner.Run(context.Background(), stages)
+	b.runner = runner
+	f := b.run(stages)
 	// A stopped boot runs again, from the stage that failed, each time a
 	// rescue shell asks (`homestaker retry`); the handover never returns.
 	runner.Break = ""
@@ -83,12 +84,19 @@ func main() {
 		req := b.fail(f)
 		stop := con.Tee(req)
 		con.Status(console.Info, "retry", "running the boot again from %s (homestaker retry)", f.Stage)
-		f = runner.Run(context.Background(), stages)
+		f = b.run(stages)
 		stop()
 		if f != nil {
 			req.Finish("the boot stopped again in stage %s: %s", f.Stage, f.Found)
 		}
 	}
+}
+
+// run runs the plan, telling the watchdog that the boot is under way.
+func (b *boot) run(stages []plan.Stage) *report.Failure {
+	b.planning.Store(true)
+	defer b.planning.Store(false)
+	return b.runner.Run(context.Background(), stages)
 }
 
 // cli is `homestaker` inside the initramfs: the commands a rescue shell

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -56,6 +57,9 @@ type boot struct {
 	rescue   *rescue.Server  // the first failure with the tunnel up
 	rescueUp time.Time       // when it started listening
 	loggedIn chan string     // rescue logins, to cancel a reboot countdown
+
+	runner   *plan.Runner
+	planning atomic.Bool // the plan runs (and the operator is not in a break shell)
 }
 
 // early finishes the early stage: what the mounts and the configuration

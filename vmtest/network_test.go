@@ -33,14 +33,14 @@ func reachThroughTunnel(t *testing.T, vm *VM, peer *fixture.Peer, disk *Disk) st
 	return out
 }
 
-func tunnelDisk(t *testing.T, peer *fixture.Peer, extra ...string) *Disk {
+func tunnelDisk(t testing.TB, peer *fixture.Peer, extra ...string) *Disk {
 	t.Helper()
 	d := PrepareDisk(t, append(peer.Flags("10.99.0.2/32"), extra...)...)
 	allow(t, peer, d)
 	return d
 }
 
-func stage2Initramfs(t *testing.T) string {
+func stage2Initramfs(t testing.TB) string {
 	return withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline))
 }
 

@@ -42,6 +42,14 @@ type Console struct {
 	out  io.Writer
 	kmsg io.Writer // nil when /dev/kmsg is not available
 	tees map[*tee]bool
+	last time.Time // when the last line was written
+}
+
+// LastLine is when the last line was written: the boot's sign of life.
+func (c *Console) LastLine() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
 }
 
 type tee struct{ w io.Writer }
@@ -120,6 +128,7 @@ func (c *Console) Write(p []byte) (int, error) {
 func (c *Console) write(text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.last = time.Now()
 	for _, line := range strings.Split(text, "\n") {
 		fmt.Fprintf(c.out, "%s\r\n", line)
 		for t := range c.tees {

@@ -105,8 +105,37 @@ type Runner struct {
 	// Uptime tells the time since kernel start (console.Uptime by default).
 	Uptime func() time.Duration
 
-	mu sync.Mutex
-	ok map[string]bool // stages that succeeded in an earlier Run
+	mu        sync.Mutex
+	ok        map[string]bool      // stages that succeeded in an earlier Run
+	deadlines map[string]time.Time // running stages with a timeout: when the runner gives up on them
+}
+
+// Watched reports whether a running stage is still within its timeout:
+// then the boot cannot hang, since the runner gives up on the stage at the
+// deadline. The watchdog uses it to tell a long wait from a hang.
+func (r *Runner) Watched() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	for _, d := range r.deadlines {
+		if now.Before(d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) setDeadline(stage string, d time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deadlines == nil {
+		r.deadlines = map[string]time.Time{}
+	}
+	if d.IsZero() {
+		delete(r.deadlines, stage)
+		return
+	}
+	r.deadlines[stage] = d
 }
 
 // Run runs the stages and returns the first failure in plan order, or nil.
@@ -214,6 +243,8 @@ func (r *Runner) runOne(ctx context.Context, s Stage, uptime func() time.Duratio
 			grace = 2 * time.Second
 		}
 		timer := time.NewTimer(s.Timeout + grace)
+		r.setDeadline(s.Name, time.Now().Add(s.Timeout+grace))
+		defer r.setDeadline(s.Name, time.Time{})
 		select {
 		case err = <-errc:
 		case <-timer.C:

@@ -190,3 +190,26 @@ func TestRunAgainResumesFromTheFailure(t *testing.T) {
 		t.Errorf("report has secrets %+v", s)
 	}
 }
+
+// A stage within its timeout is watched (the runner bounds it); a stage
+// without a timeout is not.
+func TestWatched(t *testing.T) {
+	r, _, _ := newRunner()
+	seen := map[string]bool{}
+	look := func(name string) func(context.Context, *Record) error {
+		return func(context.Context, *Record) error {
+			seen[name] = r.Watched()
+			return nil
+		}
+	}
+	r.Run(context.Background(), []Stage{
+		{Name: "network", Timeout: time.Minute, Run: look("network")},
+		{Name: "secrets", After: []string{"network"}, Run: look("secrets")},
+	})
+	if !seen["network"] || seen["secrets"] {
+		t.Errorf("Watched during the stages: %v, want network true, secrets false", seen)
+	}
+	if r.Watched() {
+		t.Error("Watched after the plan ended")
+	}
+}

@@ -40,10 +40,11 @@ type Dog struct {
 	Identity string
 	Timeout  time.Duration
 
-	held atomic.Bool
-	mu   sync.Mutex // guards f and closed
-	stop chan struct{}
-	done chan struct{}
+	held  atomic.Bool
+	alive atomic.Pointer[func() bool]
+	mu    sync.Mutex // guards f
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // Arm opens dev (Device in the init), which starts the watchdog, sets its
@@ -85,9 +86,13 @@ func (d *Dog) run() {
 		case <-d.stop:
 			return
 		case <-t.C:
-			if !d.held.Load() {
-				d.ping()
+			if d.held.Load() {
+				continue
 			}
+			if f := d.alive.Load(); f != nil && !(*f)() {
+				continue
+			}
+			d.ping()
 		}
 	}
 }
@@ -97,6 +102,14 @@ func (d *Dog) ping() {
 	defer d.mu.Unlock()
 	if d.f != nil {
 		_ = ioctl(d.f, ioctlKeepalive, nil)
+	}
+}
+
+// Watch makes the pings depend on alive: while it returns false the boot
+// is taken to hang and the watchdog is left to fire.
+func (d *Dog) Watch(alive func() bool) {
+	if d != nil {
+		d.alive.Store(&alive)
 	}
 }
 
