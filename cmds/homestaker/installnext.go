@@ -213,7 +213,7 @@ func installNext(o *installOptions, out io.Writer) (res *installResult, err erro
 		if err := os.Mkdir(boot, 0o755); err != nil {
 			return nil, err
 		}
-		if err := syncDir(o.volume); err != nil {
+		if err := secret.SyncDir(o.volume); err != nil {
 			return nil, err
 		}
 	}
@@ -473,13 +473,13 @@ func rotate(boot, stage string, keepPrevious bool) (string, error) {
 	if err := move(stage, current); err != nil {
 		return "", err
 	}
-	if err := syncDir(boot); err != nil {
+	if err := secret.SyncDir(boot); err != nil {
 		return "", err
 	}
 	if err := os.RemoveAll(old); err != nil {
 		return "", fmt.Errorf("installed, but removing the old tree %s: %v", old, err)
 	}
-	return msg, syncDir(boot)
+	return msg, secret.SyncDir(boot)
 }
 
 func exists(p string) bool {
@@ -494,18 +494,6 @@ func syncTree(dir string) error {
 		if err != nil || !d.IsDir() {
 			return err
 		}
-		return syncDir(p)
+		return secret.SyncDir(p)
 	})
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %v", dir, err)
-	}
-	return nil
 }

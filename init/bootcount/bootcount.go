@@ -79,10 +79,11 @@ func Increment(dir string) (int, error) {
 		return 0, err
 	}
 	n := s.Count + 1
+	// Written to a temporary file, fsynced, renamed, the directory fsynced.
 	if err := secret.WriteFileAtomic(filepath.Join(dir, CountFile), []byte(strconv.Itoa(n)+"\n"), 0o644); err != nil {
 		return 0, err
 	}
-	return n, syncDir(dir)
+	return n, nil
 }
 
 // Reset deletes the count and the success mark of the tree in dir: a
@@ -93,19 +94,7 @@ func Reset(dir string) error {
 			return err
 		}
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %v", dir, err)
-	}
-	return nil
+	return secret.SyncDir(dir)
 }
 
 func plural(n int) string {

@@ -42,6 +42,12 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir fsyncs the directory dir, so that the entries created, renamed
+// or removed in it survive a power cut.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("fsync of directory %s: %w", dir, err)
