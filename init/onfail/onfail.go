@@ -77,12 +77,21 @@ func Handle(con *console.Console, f *report.Failure, o Options) *control.Request
 // operator logged in.
 func countdown(con *console.Console, o Options) (*control.Request, bool) {
 	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
 	key := make(chan error, 1)
 	go func() { key <- WaitKey(ctx) }()
+	waiting := true
+	// The key reader is done with the console (its mode restored) before
+	// the shell or the reboot.
+	defer func() {
+		stop()
+		if waiting {
+			<-key
+		}
+	}()
 	deadline := time.Now().Add(o.Action.Delay)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	keys := key
 	for {
 		left := time.Until(deadline).Round(time.Second)
 		if left <= 0 {
@@ -90,11 +99,12 @@ func countdown(con *console.Console, o Options) (*control.Request, bool) {
 			return nil, false
 		}
 		select {
-		case err := <-key:
+		case err := <-keys:
+			waiting = false
 			if err != nil {
 				// No terminal to read a key from: the countdown goes on.
 				con.Status(console.Warn, "onfail", "%v: a key press cannot cancel the reboot", err)
-				key = nil
+				keys = nil
 				continue
 			}
 			con.Status(console.Info, "onfail", "reboot cancelled by a key press on the console")
