@@ -40,7 +40,8 @@ func BenchmarkBootTimeline(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		chain := bootTimeline(b, withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline)),
 			"homestaker.next=initramfs:/next homestaker.onfail=poweroff", "init started", Drive(disk.Path))
-		base := bootTimeline(b, baselineInitramfs(b), "", "BASELINE init started")
+		// The same machine: the baseline gets the disk too, untouched.
+		base := bootTimeline(b, baselineInitramfs(b), "", "BASELINE init started", Drive(disk.Path))
 
 		total, _ := milestone(chain, "HOMESTAKER-STAGE2 up")
 		baseTotal, _ := milestone(base, "HOMESTAKER-STAGE2 up")

@@ -178,6 +178,10 @@ func start(t testing.TB, qemuCmd, kernel, initramfs string, cmdline []string, ex
 	t.Helper()
 	name := strings.ReplaceAll(t.Name(), "/", "_")
 	logPath := filepath.Join(bench.logs, name+".log")
+	// A test that boots more than once keeps a log per boot.
+	if n := nextBoot(name); n > 1 {
+		logPath = filepath.Join(bench.logs, fmt.Sprintf("%s.%d.log", name, n))
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +224,22 @@ func start(t testing.TB, qemuCmd, kernel, initramfs string, cmdline []string, ex
 
 // Expect waits for s on the console and fails the test if the VM ends
 // first.
+// boots counts the VMs each test started, for their log names.
+var boots struct {
+	sync.Mutex
+	n map[string]int
+}
+
+func nextBoot(name string) int {
+	boots.Lock()
+	defer boots.Unlock()
+	if boots.n == nil {
+		boots.n = map[string]int{}
+	}
+	boots.n[name]++
+	return boots.n[name]
+}
+
 func (v *VM) Expect(s string) string {
 	v.t.Helper()
 	out, err := v.Console.ExpectString(s)
