@@ -22,7 +22,7 @@ func configureDevice(dev *device.Device, conf *wgconf.Config, endpoints map[wgco
 // ipcSet runs a UAPI set operation whose text holds secrets.
 func ipcSet(dev *device.Device, name, text string) error {
 	if err := dev.IpcSet(text); err != nil {
-		return fmt.Errorf("configuring %s through the WireGuard UAPI: %s", name, redact(err.Error()))
+		return fmt.Errorf("configuring %s through the WireGuard UAPI: %s", name, wgconf.Redact(err.Error()))
 	}
 	return nil
 }
@@ -31,7 +31,7 @@ func ipcSet(dev *device.Device, name, text string) error {
 func readDevice(dev *device.Device, name string) (deviceState, error) {
 	text, err := dev.IpcGet()
 	if err != nil {
-		return deviceState{}, fmt.Errorf("reading the state of %s through the WireGuard UAPI: %s", name, redact(err.Error()))
+		return deviceState{}, fmt.Errorf("reading the state of %s through the WireGuard UAPI: %s", name, wgconf.Redact(err.Error()))
 	}
 	st, err := parseUAPIGet(text)
 	if err != nil {

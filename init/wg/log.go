@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
 // maxDeviceErrors bounds how many of wireguard-go's error lines reach the
@@ -29,7 +31,7 @@ func (l *deviceLog) logger() *device.Logger {
 }
 
 func (l *deviceLog) errorf(format string, args ...any) {
-	msg := redact(fmt.Sprintf(format, args...))
+	msg := wgconf.Redact(fmt.Sprintf(format, args...))
 	l.mu.Lock()
 	if l.seen == nil {
 		l.seen = map[string]bool{}

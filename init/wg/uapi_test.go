@@ -222,8 +222,8 @@ func TestRedact(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := redact(tt.in); got != tt.want {
-			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := wgconf.Redact(tt.in); got != tt.want {
+			t.Errorf("wgconf.Redact(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

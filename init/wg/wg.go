@@ -95,7 +95,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (
 	// The TUN reports its link going up and wireguard-go follows, but only
 	// an explicit Up returns the error of a ListenPort already in use.
 	if err := t.dev.Up(); err != nil {
-		return fail(fmt.Errorf("bringing %s up: %s", conf.Name, redact(err.Error())))
+		return fail(fmt.Errorf("bringing %s up: %s", conf.Name, wgconf.Redact(err.Error())))
 	}
 
 	gw, gwLink := o.Gateway, o.GatewayLink

@@ -13,25 +13,25 @@ import (
 // line or two.
 const maxQuote = 64
 
-// minSecretRun is the shortest run of base64 characters that quote hides.
-// A key is 43 of them and '='; hiding shorter runs too means that even a
-// key with a few characters missing or added never reaches a message.
+// minSecretRun is the shortest run of base64 (or hex) characters that
+// Redact hides. A key is 43 base64 characters and '=', or 64 hex digits;
+// hiding shorter runs too means that even a key with a few characters
+// missing or added never reaches a message.
 const minSecretRun = 40
 
-// quote renders text from the file for a message: quoted, at most maxQuote
-// characters, and with every run of minSecretRun or more base64 characters
-// replaced by "<hidden>", since such a run may be a private or preshared
-// key that ended up where another value was expected.
-func quote(s string) string {
+// Redact replaces every run of minSecretRun or more base64 characters
+// (hex digits are among them) in s by "<hidden>": such a run may be a
+// private or preshared key, in wg-quick's base64 or the UAPI's hex.
+func Redact(s string) string {
 	var b strings.Builder
-	run := 0 // length of the base64 run ending at i
-	start := 0
+	run, start := 0, 0 // the length and start of the base64 run ending at i
 	flush := func(end int) {
 		if run >= minSecretRun {
 			b.WriteString("<hidden>")
 		} else {
 			b.WriteString(s[start:end])
 		}
+		run = 0
 	}
 	for i, r := range s {
 		if isBase64(r) || r == '=' {
@@ -43,14 +43,19 @@ func quote(s string) string {
 		}
 		if run > 0 {
 			flush(i)
-			run = 0
 		}
 		b.WriteRune(r)
 	}
 	if run > 0 {
 		flush(len(s))
 	}
-	out := b.String()
+	return b.String()
+}
+
+// quote renders text from the file for a message: redacted, quoted, and
+// at most maxQuote characters.
+func quote(s string) string {
+	out := Redact(s)
 	if utf8.RuneCountInString(out) > maxQuote {
 		n := 0
 		for i := range out {
