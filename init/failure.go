@@ -46,7 +46,7 @@ func (b *boot) fail(f *report.Failure) *control.Request {
 		Report: report.Path,
 		Retry:  b.ctl.Requests(),
 		Cancel: b.loggedIn,
-		Rescue: b.startRescue(f),
+		Rescue: b.startRescue(),
 	})
 }
 
@@ -157,7 +157,7 @@ const builtinAuthorizedKeys = "/etc/homestaker/authorized_keys.d"
 // startRescue starts the rescue SSH server on the tunnel's addresses when
 // the failure's action calls for it, and says how to reach it ("" when it
 // does not run). It is started once; later failures reuse it.
-func (b *boot) startRescue(f *report.Failure) string {
+func (b *boot) startRescue() string {
 	if b.rescue != nil {
 		return b.rescueHint()
 	}
@@ -186,10 +186,6 @@ func (b *boot) startRescue(f *report.Failure) string {
 	for _, p := range b.tunnel.Addresses() {
 		addrs = append(addrs, p.Addr())
 	}
-	sh := []string{"/bin/sh"}
-	if _, err := os.Stat(sh[0]); err != nil {
-		sh = []string{"/bbin/gosh"}
-	}
 	if b.loggedIn == nil {
 		b.loggedIn = make(chan string, 1)
 	}
@@ -198,10 +194,12 @@ func (b *boot) startRescue(f *report.Failure) string {
 		Port:           b.cfg.RescuePort,
 		HostKey:        hostKey,
 		AuthorizedKeys: []string{filepath.Join(secretsDir, "ssh", "authorized_keys"), builtinAuthorizedKeys},
-		Shell:          sh,
+		Shell:          []string{onfail.ShellPath()},
 		Env:            onfail.ShellEnv,
 		Greeting:       b.rescueGreeting,
-		Log:            func(format string, args ...any) { b.con.Status(console.Info, "rescue", format, args...) },
+		Log: func(format string, args ...any) {
+			b.con.Status(console.Info, "rescue", "%s", strings.TrimPrefix(fmt.Sprintf(format, args...), "rescue ssh: "))
+		},
 		OnLogin: func() {
 			select {
 			case b.loggedIn <- "an operator logged in over the rescue SSH":
@@ -216,7 +214,6 @@ func (b *boot) startRescue(f *report.Failure) string {
 		return "rescue SSH: not started: " + err.Error()
 	}
 	b.rescue = srv
-	b.rescueUp = time.Now()
 	return b.rescueHint()
 }
 
@@ -233,7 +230,7 @@ func (b *boot) rescueHint() string {
 // failure and the report's summary.
 func (b *boot) rescueGreeting() string {
 	var sb strings.Builder
-	if f := b.rep.Failure; f != nil {
+	if f := b.rep.Failed(); f != nil {
 		sb.WriteString(console.Banner{Stage: f.Stage, Expected: f.Expected, Found: f.Found, Action: f.Action, Report: report.Path}.String())
 		sb.WriteString("\n")
 	}

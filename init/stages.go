@@ -55,7 +55,6 @@ type boot struct {
 	dog      *watchdog.Dog   // early; nil when the machine has none
 	ctl      *control.Server // the first failure: `homestaker retry`
 	rescue   *rescue.Server  // the first failure with the tunnel up
-	rescueUp time.Time       // when it started listening
 	loggedIn chan string     // rescue logins, to cancel a reboot countdown
 
 	runner   *plan.Runner
@@ -376,9 +375,6 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		// The kernel has its copy; nothing on the volume is needed now.
 		b.next.Close()
 	}
-	if b.next.Count != nil {
-		b.countBoot(rec)
-	}
 	if b.rescue != nil {
 		b.rescue.Close()
 	}
@@ -392,9 +388,20 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	rec.Summary("%s", what)
 	rec.Announce()
 	b.rep.Finish(report.OK, nil)
-	if reportPath != "" {
-		if err := b.volume.WritableTopLevel(func(top string) error { return b.rep.Save(filepath.Join(top, reportPath)) }); err != nil {
-			rec.Warn("boot report on the volume: %v", err)
+	if reportPath != "" || b.next.Count != nil {
+		// The boot count and the report in one read-write remount: each
+		// remount ends in a Btrfs commit.
+		err := b.volume.WritableTopLevel(func(top string) error {
+			if b.next.Count != nil {
+				b.countBoot(rec, top)
+			}
+			if reportPath == "" {
+				return nil
+			}
+			return b.rep.Save(filepath.Join(top, reportPath))
+		})
+		if err != nil {
+			rec.Warn("writing the boot report and count on the volume: %v", err)
 		}
 	}
 	if err := b.rep.Save(report.Path); err != nil {
@@ -415,20 +422,15 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	return handover.Jump()
 }
 
-// countBoot counts this boot of the next stage's tree on the volume,
-// durably, before the jump: a boot that never comes up is counted too.
-func (b *boot) countBoot(rec *plan.Record) {
-	var n int
-	err := b.volume.WritableTopLevel(func(top string) error {
-		var err error
-		n, err = bootcount.Increment(filepath.Join(top, b.next.Source.Path))
-		return err
-	})
+// countBoot counts this boot of the next stage's tree on the volume
+// (its top level at top, writable), durably, before the jump: a boot that
+// never comes up is counted too. The nextstage stage recorded the count.
+func (b *boot) countBoot(rec *plan.Record, top string) {
+	n, err := bootcount.Increment(filepath.Join(top, b.next.Source.Path))
 	if err != nil {
-		rec.Warn("counting this boot of %s: %v; without the count a bad tree is not given up for %s", b.next.Source.Path, err, "the next source")
+		rec.Warn("counting this boot of %s: %v; without the count a bad tree is not given up for the next source", b.next.Source.Path, err)
 		return
 	}
-	rec.Fact("boot_count", n)
 	rec.Printf("boot %d of %d of %s; HomestakerOS marks it good with %s/%s", n, b.cfg.Tries, b.next.Source.Path, b.next.Source.Path, bootcount.SuccessFile)
 }
 

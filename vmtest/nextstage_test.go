@@ -30,6 +30,22 @@ func treeDir(t testing.TB) string {
 	return dir
 }
 
+// Tamper appends to a file on the volume, as a bad copy or an attacker
+// would change it.
+func (d *Disk) Tamper(rel string) {
+	d.t.Helper()
+	d.Edit(func(top string) {
+		f, err := os.OpenFile(filepath.Join(top, rel), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Write([]byte("tampered")); err != nil {
+			d.t.Fatal(err)
+		}
+	})
+}
+
 // InstallNext runs `homestaker install-next ARGS --volume TOP SRC` on the
 // mounted disk.
 func (d *Disk) InstallNext(src string, args ...string) string {
@@ -145,14 +161,7 @@ func TestNextTamperedFallsBack(t *testing.T) {
 	d := PrepareDisk(t, WithTunnel...)
 	d.InstallNext(treeDir(t))
 	d.InstallNext(treeDir(t))
-	d.Edit(func(top string) {
-		f, err := os.OpenFile(filepath.Join(top, "boot/current/initrd.zst"), os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Write([]byte("tampered"))
-		f.Close()
-	})
+	d.Tamper("boot/current/initrd.zst")
 	vm := Boot(t, bench.initramfs, volumeArgs, Drive(d.Path))
 	out := vm.Expect("[  OK  ] nextstage: volume:/boot/previous")
 	if !strings.Contains(out, "volume:/boot/current refused (initrd.zst: sha256 mismatch), booting volume:/boot/previous") {

@@ -86,10 +86,17 @@ func TestPXEBoot(t *testing.T) {
 		"-boot", "n",
 	}, Drive(d.Path))
 	vm.Expect("boot.ipxe")
+	expectMediaChain(t, vm, "/dev/vda")
+}
+
+// expectMediaChain follows a boot from boot media through to the stage 2
+// from the initramfs, with the volume on dev.
+func expectMediaChain(t *testing.T, vm *VM, dev string) {
+	t.Helper()
 	vm.Expect("init started")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
 	for _, want := range []string{
-		"[  OK  ] storage: homestaker (1 of 1 device: /dev/vda) mounted at /mnt",
+		"[  OK  ] storage: homestaker (1 of 1 device: " + dev + ") mounted at /mnt",
 		"[  OK  ] nextstage: initramfs:/next",
 		"[  OK  ] handover: kexec into /next/bzImage",
 		"HOMESTAKER-STAGE2 cmdline: " + fixture.Stage2Cmdline,

@@ -125,7 +125,7 @@ func countdown(con *console.Console, o Options) (*control.Request, bool) {
 // shellUntilRetry runs the console shell; it returns nil when the shell
 // exits, or the retry request that came first, after ending the shell.
 func shellUntilRetry(con *console.Console, retry <-chan *control.Request) *control.Request {
-	cmd, done, err := StartShell()
+	cmd, done, err := startShell()
 	if err != nil {
 		con.Status(console.Failed, "shell", "%v; trying again in 5 s", err)
 		select {
@@ -160,7 +160,7 @@ func Reboot(con *console.Console, cmd int) {
 
 // Shell runs the rescue shell on the console and returns when it exits.
 func Shell() error {
-	_, done, err := StartShell()
+	_, done, err := startShell()
 	if err != nil {
 		return err
 	}
@@ -168,18 +168,15 @@ func Shell() error {
 	return nil
 }
 
-// StartShell starts the rescue shell on the console as a session leader
+// startShell starts the rescue shell on the console as a session leader
 // with the console as its controlling terminal, so that ^C reaches it.
 // done is closed when it has exited.
-func StartShell() (*exec.Cmd, <-chan struct{}, error) {
+func startShell() (*exec.Cmd, <-chan struct{}, error) {
 	tty, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening /dev/console for the shell: %v", err)
 	}
-	sh := "/bin/sh"
-	if _, err := os.Stat(sh); err != nil {
-		sh = "/bbin/gosh"
-	}
+	sh := ShellPath()
 	cmd := exec.Command(sh)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.Env = ShellEnv
@@ -197,6 +194,14 @@ func StartShell() (*exec.Cmd, <-chan struct{}, error) {
 		_ = cmd.Wait()
 	}()
 	return cmd, done, nil
+}
+
+// ShellPath is the rescue shell: u-root's /bin/sh link, or gosh itself.
+func ShellPath() string {
+	if _, err := os.Stat("/bin/sh"); err == nil {
+		return "/bin/sh"
+	}
+	return "/bbin/gosh"
 }
 
 // ShellEnv is the environment of rescue shells, on the console and over

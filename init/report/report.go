@@ -79,6 +79,13 @@ func (r *Report) Summary() string {
 	return b.String()
 }
 
+// Failed is the failure Finish recorded, or nil.
+func (r *Report) Failed() *Failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Failure
+}
+
 // Finish records the outcome of the whole boot.
 func (r *Report) Finish(result Status, f *Failure) {
 	r.mu.Lock()

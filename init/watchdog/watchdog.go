@@ -130,9 +130,6 @@ func (d *Dog) Release() {
 	}
 }
 
-// Held reports whether the pings are stopped.
-func (d *Dog) Held() bool { return d != nil && d.held.Load() }
-
 // Stop disarms the watchdog (the magic close) and ends the pings: the next
 // system does not run a watchdog daemon.
 func (d *Dog) Stop() error {
