@@ -125,6 +125,12 @@ func (b *boot) handOverWatchdog(rec *plan.Record) {
 	if err := b.dog.Keep(); err != nil {
 		rec.Warn("watchdog: %v", err)
 	}
+	// The watchdog core stops watchdogs at a kexec unless told otherwise
+	// (moduleParams tells it when it is a module).
+	if v, err := os.ReadFile("/sys/module/watchdog/parameters/stop_on_reboot"); err == nil && strings.TrimSpace(string(v)) == "1" {
+		rec.Warn("the kernel stops the watchdog at the kexec (watchdog.stop_on_reboot=1): it does not stay armed into the next system")
+		return
+	}
 	rec.Printf("watchdog left running: the next system's watchdog daemon must take it over within %s (homestaker.watchdog.kexec=stop disarms it)", b.dog.Timeout)
 }
 

@@ -100,7 +100,7 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 	// the boot needs that no device asks for: Btrfs, the tunnel's tun, and
 	// the disk drivers for devices that appear late (SATA and USB disks
 	// probe asynchronously).
-	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "tun", "sd_mod", "usb_storage", "uas"}, func(format string, args ...any) {})
+	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "tun", "sd_mod", "usb_storage", "uas"}, b.moduleParams(), func(format string, args ...any) {})
 	rec.Fact("modules", len(res.Modules))
 	rec.Fact("modules_ms", res.Duration.Milliseconds())
 	if err != nil {
@@ -110,6 +110,26 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 	}
 	rec.Summary("%d kernel modules loaded for the devices present in %s", len(res.Modules), res.Duration.Round(time.Millisecond))
 	return nil
+}
+
+// moduleParams are the modules' parameters from the kernel command line,
+// as modprobe would pass them. For homestaker.watchdog.kexec=keep the
+// watchdog core is told not to stop the watchdog at the kexec (its
+// reboot notifier would), unless the command line says otherwise.
+func (b *boot) moduleParams() map[string]string {
+	var words []string
+	for _, p := range config.Tokenize(b.rep.Cmdline) {
+		if p.HasValue {
+			words = append(words, p.Key+"="+p.Value)
+		} else {
+			words = append(words, p.Key)
+		}
+	}
+	params := kmod.CmdlineParams(words)
+	if !b.cfg.WatchdogStop && !strings.Contains(" "+params["watchdog"], " stop_on_reboot=") {
+		params["watchdog"] = strings.TrimSpace(params["watchdog"] + " stop_on_reboot=0")
+	}
+	return params
 }
 
 func (b *boot) network(ctx context.Context, rec *plan.Record) error {

@@ -632,3 +632,37 @@ func waitFor(t testing.TB, b *syncBuffer, want string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Across the kexec the watchdog keeps running by default, for
+// HomestakerOS's watchdogd to take over: a next system that does not ping
+// it is reset. With homestaker.watchdog.kexec=stop it is disarmed.
+func TestFaultWatchdogAcrossKexec(t *testing.T) {
+	img := withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline+" stage2.linger=30"))
+	dog := qemu.ArbitraryArgs("-device", "i6300esb", "-action", "watchdog=reset")
+	t.Run("keep", func(t *testing.T) {
+		d, before := faultDisk(t)
+		vm := Boot(t, img, append(faultArgs, "homestaker.watchdog=12"), Drive(d.Path), dog)
+		vm.Expect("watchdog left running: the next system's watchdog daemon must take it over within 12s")
+		vm.Expect("HOMESTAKER-STAGE2 lingering 30s")
+		lingered := time.Now()
+		// -no-reboot: the watchdog's reset ends QEMU.
+		if err := vm.Wait(); err != nil {
+			t.Errorf("VM: %v", err)
+		}
+		for _, l := range vm.Lines() {
+			if strings.Contains(l.Text, "HOMESTAKER-STAGE2 powering off") {
+				t.Fatal("the next system ran to its end: the watchdog did not survive the kexec")
+			}
+		}
+		t.Logf("reset %s into the next system's 30 s", time.Since(lingered).Round(100*time.Millisecond))
+		d.AssertDataUnchanged(before)
+	})
+	t.Run("stop", func(t *testing.T) {
+		d, before := faultDisk(t)
+		vm := Boot(t, img, append(faultArgs, "homestaker.watchdog=12", "homestaker.watchdog.kexec=stop"), Drive(d.Path), dog)
+		vm.Expect("watchdog stopped (homestaker.watchdog.kexec=stop)")
+		vm.Expect("HOMESTAKER-STAGE2 lingering 30s")
+		expectStage2(t, vm)
+		d.AssertDataUnchanged(before)
+	})
+}

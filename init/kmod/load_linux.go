@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,8 +42,10 @@ func Load(ctx context.Context, dir string, log func(format string, args ...any))
 // an unreadable /sys/devices, which leaves only the always modules.
 // Devices that a driver finds asynchronously (disks behind ahci or
 // usb_storage, USB devices behind a hub) may appear after the last scan:
-// list the modules they need (sd_mod) in always. log may be nil.
-func Coldplug(ctx context.Context, dir string, always []string, log func(format string, args ...any)) (Result, error) {
+// list the modules they need (sd_mod) in always. params holds each
+// module's parameters by name, as modprobe takes them from the kernel
+// command line (see CmdlineParams); it may be nil. log may be nil.
+func Coldplug(ctx context.Context, dir string, always []string, params map[string]string, log func(format string, args ...any)) (Result, error) {
 	ix, err := ReadIndex(dir)
 	if err != nil {
 		return Result{}, fmt.Errorf("kernel modules: %v", err)
@@ -54,13 +57,17 @@ func Coldplug(ctx context.Context, dir string, always []string, log func(format 
 		}
 		return as, nil
 	}
-	return coldplug(ctx, ix, always, scan, finitModule, log)
+	return coldplug(ctx, ix, always, scan, func(name, path string) error { return finit(path, params[strings.ReplaceAll(name, "-", "_")]) }, log)
 }
 
 // finitModule hands the file to the kernel, which decompresses .ko.xz,
 // .ko.zst and .ko.gz itself: much faster than decompressing in Go under
 // TCG.
-func finitModule(_, path string) error {
+func finitModule(_, path string) error { return finit(path, "") }
+
+// finit loads the module file at path with the parameter string params
+// ("a=1 b=2").
+func finit(path, params string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -70,7 +77,7 @@ func finitModule(_, path string) error {
 	if compressed(path) {
 		flags = unix.MODULE_INIT_COMPRESSED_FILE
 	}
-	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil {
+	if err := unix.FinitModule(int(f.Fd()), params, flags); err != nil {
 		return fmt.Errorf("finit_module: %w", err)
 	}
 	return nil

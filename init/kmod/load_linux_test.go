@@ -19,7 +19,7 @@ func TestLoadNoIndex(t *testing.T) {
 
 func TestColdplugNoIndex(t *testing.T) {
 	dir := t.TempDir()
-	res, err := Coldplug(context.Background(), dir, []string{"btrfs"}, nil)
+	res, err := Coldplug(context.Background(), dir, []string{"btrfs"}, nil, nil)
 	checkErr(t, err, "kernel modules: open "+filepath.Join(dir, "modules.dep")+": no such file or directory")
 	if len(res.Modules) != 0 {
 		t.Errorf("Result %+v, want empty", res)

@@ -2,7 +2,8 @@
 // the kexec'd kernel it prints a marker, its command line and what it
 // received; when its command line names a boot report on the volume, it
 // mounts the volume (with the modules its initrd carries) and shows that
-// the report is there and the volume was left clean; then it powers off.
+// the report is there and the volume was left clean; then (after
+// stage2.linger= seconds) it powers off.
 package main
 
 import (
@@ -43,6 +44,15 @@ func main() {
 	for _, w := range strings.Fields(string(cmdline)) {
 		if path, ok := strings.CutPrefix(w, "homestaker.report="); ok {
 			checkVolume(path)
+		}
+	}
+	// stage2.linger=SECONDS stays up that long, as a system that does not
+	// run a watchdog daemon would.
+	for _, w := range strings.Fields(string(cmdline)) {
+		if v, ok := strings.CutPrefix(w, "stage2.linger="); ok {
+			d, _ := time.ParseDuration(v + "s")
+			fmt.Printf("HOMESTAKER-STAGE2 lingering %s\n", d)
+			time.Sleep(d)
 		}
 	}
 	fmt.Println("HOMESTAKER-STAGE2 powering off")
