@@ -1,6 +1,6 @@
 // Command init is homestaker-boot's PID 1: it takes a bare staking server
 // to a running HomestakerOS. This file is the boot plan; each stage's body
-// is in stages.go and its work in its own package.
+// is in stage_<name>.go and its work in its own package.
 package main
 
 import (
@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,8 +19,14 @@ import (
 	"github.com/homestaker/homestaker-boot/init/console"
 	"github.com/homestaker/homestaker-boot/init/control"
 	"github.com/homestaker/homestaker-boot/init/early"
+	"github.com/homestaker/homestaker-boot/init/netup"
+	"github.com/homestaker/homestaker-boot/init/nextstage"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/rescue"
+	"github.com/homestaker/homestaker-boot/init/storage"
+	"github.com/homestaker/homestaker-boot/init/watchdog"
+	"github.com/homestaker/homestaker-boot/init/wg"
 )
 
 // version is the init's release, shown at start and in the report.
@@ -138,4 +145,43 @@ func kernelRelease() string {
 		return ""
 	}
 	return unix.ByteSliceToString(u.Release[:])
+}
+
+// Where the initramfs keeps what it trusts: minisign public keys (one per
+// file, so an appended cpio archive can add one) and the CA bundle for
+// https sources.
+const (
+	trustedKeysDir = "/etc/homestaker/trusted.d"
+	caBundle       = "/etc/ssl/certs/ca-certificates.crt"
+	reportsDir     = "boot/reports" // on the volume's top level
+)
+
+// boot is the state the stages hand on to each other. Each field is
+// written by the one stage named beside it and read only by stages that the
+// plan's After lists order after that one (or, for the failure path, once the
+// plan has stopped), so no field needs a lock unless it says so.
+type boot struct {
+	cfg config.Config    // main, before the plan; read-only after
+	con *console.Console // main, before the plan; safe for concurrent use
+	rep *report.Report   // main; stages write it through their plan.Record, which locks
+
+	netw   *netup.State      // network; nil when it failed or has not run
+	volume *storage.Volume   // storage; nil when it failed or has not run
+	tunnel *wg.Tunnel        // wireguard; nil when off or failed
+	next   *nextstage.Loaded // nextstage; closed by handover after the load
+
+	dog      *watchdog.Dog   // early (armWatchdog); nil when the machine has none
+	ctl      *control.Server // fail, at the first failure: serves `homestaker retry`
+	rescue   *rescue.Server  // fail (startRescue), at the first failure with the tunnel up
+	loggedIn chan string     // fail; rescue logins, to cancel a reboot countdown
+
+	runner   *plan.Runner // main, before the first run
+	planning atomic.Bool  // run; true while the plan runs and no break shell is open
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

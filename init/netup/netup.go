@@ -14,7 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 
 	"github.com/homestaker/homestaker-boot/init/config"
-	"github.com/homestaker/homestaker-boot/init/plan"
+	"github.com/homestaker/homestaker-boot/init/report"
 )
 
 // State is what the network stage brought up; the WireGuard stage and the
@@ -57,7 +57,7 @@ const otherLinksGrace = 2 * time.Second
 // run is one execution of the stage.
 type run struct {
 	o     Options
-	rec   *plan.Record
+	rec   report.Recorder
 	start time.Time
 
 	firstOK chan struct{} // closed when a link has an address and a carrier
@@ -80,7 +80,7 @@ type run struct {
 // concurrently (ip=dhcp, the default) or the static ip=, DNS to
 // resolv.conf, the hostname, then the clock. ctx bounds it (the plan gives
 // it homestaker.timeout.net); NTP failing is a warning, not a failure.
-func Up(ctx context.Context, cfg config.Config, rec *plan.Record, o Options) (*State, error) {
+func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) (*State, error) {
 	if o.ResolvConf == "" {
 		o.ResolvConf = "/etc/resolv.conf"
 	}
@@ -201,7 +201,7 @@ func Up(ctx context.Context, cfg config.Config, rec *plan.Record, o Options) (*S
 }
 
 // networkOff is the stage's result when ip= leaves every link off.
-func networkOff(rec *plan.Record, why string, runs []*linkRun) *State {
+func networkOff(rec report.Recorder, why string, runs []*linkRun) *State {
 	rec.Warn("%s: only lo is up; the WireGuard tunnel and http(s) next-stage sources will not work", why)
 	rec.Summary("network off (%s): only lo is up", why)
 	st := &State{}

@@ -50,14 +50,10 @@ type Volume struct {
 	WaitedMS   int64     `json:"waited_for_devices_ms"`
 }
 
-// Notify receives notices the operator should see (fallback label,
-// degraded mount, unreadable devices).
-type Notify func(format string, args ...any)
-
 // Find waits, until ctx ends, for the filesystem with the label and all
 // its members. NVMe and USB disks probe asynchronously, so a first look
 // often misses them.
-func Find(ctx context.Context, o Options, warn Notify) (*Filesystem, bool, time.Duration, error) {
+func Find(ctx context.Context, o Options, rec report.Recorder) (*Filesystem, bool, time.Duration, error) {
 	start := time.Now()
 	poll := o.Poll
 	if poll == 0 {
@@ -71,7 +67,7 @@ func Find(ctx context.Context, o Options, warn Notify) (*Filesystem, bool, time.
 		for _, err := range errs {
 			if !warned[err.Error()] {
 				warned[err.Error()] = true
-				warn("%v", err)
+				rec.Warn("%v", err)
 			}
 		}
 		last, lastSeen = devs, seen
@@ -111,7 +107,7 @@ func notFound(o Options, devs []Device, seen []string) error {
 // Mount registers the filesystem's members with the kernel and mounts the
 // top level read-only and each subvolume. On error it unmounts what it
 // mounted.
-func Mount(fs *Filesystem, o Options, warn Notify) (v *Volume, err error) {
+func Mount(fs *Filesystem, o Options, rec report.Recorder) (v *Volume, err error) {
 	v = &Volume{Label: fs.Label, FSID: fs.FSID, Devices: fs.Paths(), NumDevices: fs.NumDevices}
 	if !fs.Complete() {
 		missing := fmt.Sprintf("%d of %d member devices (%s)", len(fs.Members), fs.NumDevices, strings.Join(fs.Paths(), ", "))
@@ -121,7 +117,7 @@ func Mount(fs *Filesystem, o Options, warn Notify) (v *Volume, err error) {
 				missing,
 				"reattach the missing disk; to boot from the remaining ones anyway (RAID1 keeps a copy), add homestaker.degraded=ok and replace the disk soon (`btrfs replace`)")
 		}
-		warn("mounting %q degraded: %s (homestaker.degraded=ok); replace the missing disk soon", fs.Label, missing)
+		rec.Warn("mounting %q degraded: %s (homestaker.degraded=ok); replace the missing disk soon", fs.Label, missing)
 		v.Degraded = true
 	}
 	for _, p := range fs.Paths() {

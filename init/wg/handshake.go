@@ -104,9 +104,9 @@ func (t *Tunnel) WaitHandshake(ctx context.Context) ([]PeerStatus, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.fact("peers", st)
-		t.printf("no peer in %s.conf has an Endpoint: not waiting for a handshake, the peers have to contact this node", t.conf.Name)
-		t.summary("%s %s up, no peer with an endpoint to wait for", t.conf.Name, joinPrefixes(t.conf.Interface.Addresses))
+		t.rec.Fact("peers", st)
+		t.rec.Printf("no peer in %s.conf has an Endpoint: not waiting for a handshake, the peers have to contact this node", t.conf.Name)
+		t.rec.Summary("%s %s up, no peer with an endpoint to wait for", t.conf.Name, joinPrefixes(t.conf.Interface.Addresses))
 		return st, nil
 	}
 
@@ -123,16 +123,16 @@ func (t *Tunnel) WaitHandshake(ctx context.Context) ([]PeerStatus, error) {
 			return nil, err
 		}
 		if i := firstHandshake(st, waitFor); i >= 0 {
-			t.fact("peers", st)
+			t.rec.Fact("peers", st)
 			p := st[i]
 			after := p.Handshake.Sub(t.upAt)
 			if after < 0 {
 				after = 0
 			}
-			t.summary("%s %s up, handshake with %s at %s after %s", t.conf.Name, joinPrefixes(t.conf.Interface.Addresses), shortKey(p.PublicKey), p.Endpoint, seconds(after))
+			t.rec.Summary("%s %s up, handshake with %s at %s after %s", t.conf.Name, joinPrefixes(t.conf.Interface.Addresses), shortKey(p.PublicKey), p.Endpoint, seconds(after))
 			for _, o := range st {
 				if o.Configured != "" && o.Handshake.IsZero() {
-					t.printf("no handshake (yet) with peer %s at %s", o.PublicKey, orConfigured(o))
+					t.rec.Printf("no handshake (yet) with peer %s at %s", o.PublicKey, orConfigured(o))
 				}
 			}
 			return st, nil
@@ -142,7 +142,7 @@ func (t *Tunnel) WaitHandshake(ctx context.Context) ([]PeerStatus, error) {
 			if final, err := t.Status(); err == nil {
 				st = final
 			}
-			t.fact("peers", st)
+			t.rec.Fact("peers", st)
 			return st, noHandshake(t.conf, st, t.began, ctx)
 		case <-tick.C:
 		}

@@ -18,7 +18,6 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
-	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
@@ -47,7 +46,7 @@ type Options struct {
 type Tunnel struct {
 	conf      *wgconf.Config
 	dev       *device.Device
-	rec       *plan.Record // nil in tests
+	rec       report.Recorder
 	log       *deviceLog
 	endpoints map[wgconf.Key]endpoint // configured endpoints, resolved or not
 	began     time.Time               // Up was called: the stage's timeout runs from about here
@@ -67,7 +66,7 @@ type Tunnel struct {
 // (see PlanRoutes) and MTU, and adds its DNS servers to o.ResolvConf. It
 // does not wait for a handshake: WaitHandshake does. Hooks (PreUp,
 // PostUp, PreDown, PostDown) are not run; one warning says so.
-func Up(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (*Tunnel, error) {
+func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder) (*Tunnel, error) {
 	t, resolved, err := newTunnel(ctx, conf, o.Resolve, rec)
 	if err != nil {
 		return nil, err
@@ -112,7 +111,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (
 			return fail(err)
 		}
 		if !added {
-			t.warn("route %s: a route to %s already exists in that table (from the network stage?); left as it is", r, r.Dst)
+			t.rec.Warn("route %s: a route to %s already exists in that table (from the network stage?); left as it is", r, r.Dst)
 			continue
 		}
 		if r.Dev != conf.Name {
@@ -128,7 +127,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (
 		}
 		t.resolv = change
 		if len(ignored) > 0 {
-			t.printf("%s: resolvers read the first %d nameservers only; %s will not be asked", o.ResolvConf, maxNameservers, strings.Join(ignored, ", "))
+			t.rec.Printf("%s: resolvers read the first %d nameservers only; %s will not be asked", o.ResolvConf, maxNameservers, strings.Join(ignored, ", "))
 		}
 	}
 
@@ -136,7 +135,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (
 	if err != nil {
 		return fail(err)
 	}
-	t.fact("interface", interfaceFact{
+	t.rec.Fact("interface", interfaceFact{
 		Name:       conf.Name,
 		PublicKey:  conf.PublicKey().String(),
 		Addresses:  prefixStrings(ifc.Addresses),
@@ -145,15 +144,18 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (
 		Routes:     routeStrings(routes),
 		DNS:        addrStrings(ifc.DNS),
 	})
-	t.summary("%s %s up, waiting for a handshake", conf.Name, joinPrefixes(ifc.Addresses))
+	t.rec.Summary("%s %s up, waiting for a handshake", conf.Name, joinPrefixes(ifc.Addresses))
 	return t, nil
 }
 
 // newTunnel starts a Tunnel for conf: it says that the hooks are not run
 // and resolves the endpoints. Up and the tests share it.
-func newTunnel(ctx context.Context, conf *wgconf.Config, resolve func(context.Context, string) ([]netip.Addr, error), rec *plan.Record) (*Tunnel, map[wgconf.Key]netip.AddrPort, error) {
+func newTunnel(ctx context.Context, conf *wgconf.Config, resolve func(context.Context, string) ([]netip.Addr, error), rec report.Recorder) (*Tunnel, map[wgconf.Key]netip.AddrPort, error) {
 	if conf == nil || conf.Name == "" {
 		return nil, nil, errors.New("wireguard: no configuration to bring up")
+	}
+	if rec == nil {
+		rec = report.Discard
 	}
 	t := &Tunnel{conf: conf, rec: rec, began: time.Now()}
 	if n := len(conf.Interface.Hooks); n > 0 {
@@ -161,9 +163,9 @@ func newTunnel(ctx context.Context, conf *wgconf.Config, resolve func(context.Co
 		for _, h := range conf.Interface.Hooks {
 			where = append(where, fmt.Sprintf("%s on line %d", h.Kind, h.Line))
 		}
-		t.warn("%s.conf has %d hook%s (%s): PreUp/PostUp/PreDown/PostDown are not run at boot; the init sets up addresses, routes and DNS itself", conf.Name, n, plural(n), strings.Join(where, ", "))
+		t.rec.Warn("%s.conf has %d hook%s (%s): PreUp/PostUp/PreDown/PostDown are not run at boot; the init sets up addresses, routes and DNS itself", conf.Name, n, plural(n), strings.Join(where, ", "))
 	}
-	t.endpoints = resolveEndpoints(ctx, conf, resolve, t.printf)
+	t.endpoints = resolveEndpoints(ctx, conf, resolve, t.rec.Printf)
 	resolved, err := t.resolvedEndpoints()
 	if err != nil {
 		return nil, nil, err
@@ -175,7 +177,7 @@ func newTunnel(ctx context.Context, conf *wgconf.Config, resolve func(context.Co
 // resolved endpoints. The device goes up when its TUN does (a netstack TUN
 // at once, a kernel TUN when its link is set up). Up and the tests share it.
 func (t *Tunnel) startDevice(tdev tun.Device, resolved map[wgconf.Key]netip.AddrPort) error {
-	t.log = &deviceLog{printf: t.printf}
+	t.log = &deviceLog{printf: t.rec.Printf}
 	t.dev = device.NewDevice(tdev, conn.NewDefaultBind(), t.log.logger())
 	return configureDevice(t.dev, t.conf, resolved)
 }
@@ -204,7 +206,7 @@ func (t *Tunnel) resolvedEndpoints() (map[wgconf.Key]netip.AddrPort, error) {
 			"check the Endpoint host names in "+t.conf.Name+".conf and the DNS servers the network stage found (/etc/resolv.conf); an IP address as Endpoint needs no DNS; homestaker.wg=optional boots without the tunnel")
 	}
 	for _, f := range failed {
-		t.warn("%s; the peer is configured without an endpoint", f)
+		t.rec.Warn("%s; the peer is configured without an endpoint", f)
 	}
 	return out, nil
 }
@@ -253,32 +255,6 @@ type interfaceFact struct {
 	MTU        int      `json:"mtu"`
 	Routes     []string `json:"routes"`
 	DNS        []string `json:"dns,omitempty"`
-}
-
-// The Record calls below allow a nil Record, as the tests have.
-
-func (t *Tunnel) warn(format string, args ...any) {
-	if t.rec != nil {
-		t.rec.Warn(format, args...)
-	}
-}
-
-func (t *Tunnel) printf(format string, args ...any) {
-	if t.rec != nil {
-		t.rec.Printf(format, args...)
-	}
-}
-
-func (t *Tunnel) fact(key string, value any) {
-	if t.rec != nil {
-		t.rec.Fact(key, value)
-	}
-}
-
-func (t *Tunnel) summary(format string, args ...any) {
-	if t.rec != nil {
-		t.rec.Summary(format, args...)
-	}
 }
 
 func joinPrefixes(ps []netip.Prefix) string {

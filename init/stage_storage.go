@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/plan"
+	"github.com/homestaker/homestaker-boot/init/storage"
+)
+
+// storage finds the volume by label and mounts it.
+func (b *boot) storage(ctx context.Context, rec *plan.Record) error {
+	cfg := b.cfg
+	o := storage.Options{
+		Label: cfg.Label, LabelSet: cfg.LabelSet, Mnt: cfg.Mnt, Subvols: cfg.Subvols, Degraded: cfg.Degraded,
+		SysBlock: "/sys/class/block", DevDir: "/dev",
+	}
+	fs, fallback, waited, err := storage.Find(ctx, o, rec)
+	rec.Fact("waited_for_devices_ms", waited.Milliseconds())
+	if err != nil {
+		return err
+	}
+	if fallback {
+		rec.Warn("no filesystem labelled %q; using %q, the label the getting-started guide also uses (homestaker.label= silences this)", cfg.Label, fs.Label)
+	}
+	v, err := storage.Mount(fs, o, rec)
+	if err != nil {
+		return err
+	}
+	b.volume = v
+	v.Fallback, v.WaitedMS = fallback, waited.Milliseconds()
+	rec.Fact("volume", v)
+	state := ""
+	if v.Degraded {
+		state = ", DEGRADED"
+	}
+	rec.Summary("%s (%d of %d device%s: %s%s) mounted at %s, waited %dms for devices", v.Label, len(v.Devices), v.NumDevices, plural(int(v.NumDevices)), strings.Join(v.Devices, " "), state, cfg.Mnt, v.WaitedMS)
+	return nil
+}
