@@ -124,6 +124,9 @@ func (s *Server) serverConfig(l *login) *ssh.ServerConfig {
 	return c
 }
 
+// noPTYExtension marks a login whose authorized_keys line forbids a PTY.
+const noPTYExtension = "no-pty"
+
 // checkKey accepts key if an authorized_keys line holds it and admits the
 // client's address. Keys are compared by their wire encoding.
 func (s *Server) checkKey(l *login, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -135,7 +138,11 @@ func (s *Server) checkKey(l *login, key ssh.PublicKey) (*ssh.Permissions, error)
 			continue
 		}
 		if k.admits(l.remote) {
-			return &ssh.Permissions{Extensions: map[string]string{"key": desc, "line": k.where}}, nil
+			p := &ssh.Permissions{Extensions: map[string]string{"key": desc, "line": k.where}}
+			if k.noPTY {
+				p.Extensions[noPTYExtension] = "yes"
+			}
+			return p, nil
 		}
 		why = fmt.Sprintf("from= in %s does not admit %s", k.where, l.remote)
 	}

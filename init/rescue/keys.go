@@ -56,6 +56,7 @@ type authorizedKey struct {
 	key   ssh.PublicKey
 	blob  []byte         // key.Marshal(), what a login is compared by
 	from  []netip.Prefix // the from= option; empty: any source
+	noPTY bool           // no-pty, or restrict without a later pty
 	where string         // file:line, for the log
 }
 
@@ -172,8 +173,30 @@ func unhonoured(option string) string {
 	return "the " + option + " option limits this key in a way the rescue server does not honour; add a line without it for rescue logins"
 }
 
+// unknownOption is what a warning says of an option OpenSSH does not
+// document: its name comes from the line, so it is not quoted.
+const unknownOption = "an option that sshd(8) does not document; add a line without it for rescue logins"
+
+// The authorized_keys options of sshd(8), by what the rescue server does
+// with each. It offers only sessions (a shell or a command), never
+// forwarding, agents, X11, tunnels or ~/.ssh/rc, so the options that forbid
+// those hold by construction, and the ones that grant them grant nothing.
+// Every other option, known or not, skips the line: a restriction that is
+// not honoured must not become a root shell.
+var vacuousOptions = map[string]bool{
+	"no-port-forwarding": true, "no-agent-forwarding": true, "no-x11-forwarding": true, "no-user-rc": true,
+	"port-forwarding": true, "agent-forwarding": true, "x11-forwarding": true, "user-rc": true,
+}
+
+var unhonouredOptions = map[string]bool{
+	"command": true, "expiry-time": true, "principals": true, "cert-authority": true,
+	"environment": true, "permitopen": true, "permitlisten": true, "tunnel": true,
+	"verify-required": true, "no-touch-required": true,
+}
+
 // parseAuthorizedLine parses one non-empty, non-comment line, or says
-// what is wrong with it.
+// what is wrong with it. Options apply in order, as in sshd: restrict
+// forbids a PTY, a later pty allows it again.
 func parseAuthorizedLine(line []byte) (authorizedKey, string) {
 	key, _, opts, rest, err := ssh.ParseAuthorizedKey(line)
 	if err != nil || len(bytes.TrimSpace(rest)) > 0 {
@@ -182,17 +205,25 @@ func parseAuthorizedLine(line []byte) (authorizedKey, string) {
 	k := authorizedKey{key: key, blob: key.Marshal()}
 	for _, o := range opts {
 		name, value, _ := strings.Cut(o, "=")
-		switch strings.ToLower(name) {
-		case "from":
+		name = strings.ToLower(name)
+		switch {
+		case name == "from":
 			from, ok := parseFrom(unquote(value))
 			if !ok {
 				return authorizedKey{}, fromPatterns
 			}
 			k.from = from
-		case "command", "expiry-time", "principals", "cert-authority":
+		case name == "restrict", name == "no-pty":
+			k.noPTY = true
+		case name == "pty":
+			k.noPTY = false
+		case vacuousOptions[name]:
+		case unhonouredOptions[name]:
 			// Ignoring these would let the key in further than
 			// its owner meant; the rescue server gives a shell.
-			return authorizedKey{}, unhonoured(strings.ToLower(name))
+			return authorizedKey{}, unhonoured(name)
+		default:
+			return authorizedKey{}, unknownOption
 		}
 	}
 	return k, ""

@@ -34,6 +34,16 @@ func TestParseAuthorizedLine(t *testing.T) {
 		{key, "", ""},
 		{key + " operator@laptop", "", ""},
 		{"restrict,no-pty " + key, "", ""},
+		{"no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-user-rc " + key, "", ""},
+		{"restrict,pty " + key, "", ""},
+		{`environment="PATH=/tmp" ` + key, "the environment option", ""},
+		{`permitopen="host:22" ` + key, "the permitopen option", ""},
+		{`permitlisten="8080" ` + key, "the permitlisten option", ""},
+		{`tunnel="0" ` + key, "the tunnel option", ""},
+		{"verify-required " + key, "the verify-required option", ""},
+		{"no-touch-required " + key, "the no-touch-required option", ""},
+		{"frobnicate " + key, "does not document", ""},
+		{"AAAAsecretlookingoption " + key, "does not document", ""},
 		{`from="10.0.0.0/8,192.0.2.7,2001:db8::/32" ` + key, "", "10.0.0.0/8,192.0.2.7/32,2001:db8::/32"},
 		{`FROM="::ffff:192.0.2.7" ` + key, "", "192.0.2.7/32"},
 		{`from="*.example.com" ` + key, "from= lists host names or patterns", ""},
@@ -51,6 +61,9 @@ func TestParseAuthorizedLine(t *testing.T) {
 			continue
 		}
 		if problem != "" {
+			if strings.Contains(problem, "AAAA") {
+				t.Errorf("%.40s...: the warning quotes the line: %q", tc.line, problem)
+			}
 			continue
 		}
 		var from []string
@@ -101,8 +114,8 @@ func FuzzParseAuthorizedKeys(f *testing.F) {
 	f.Add([]byte(testPublicKey(f) + " c\n"))
 	f.Add([]byte(`restrict,from="10.0.0.0/8" ` + testPublicKey(f) + "\n# x\nbad line\n"))
 	f.Add([]byte(`command="a\"b" ` + testPublicKey(f)))
-	fixed := map[string]bool{malformedLine: true, fromPatterns: true}
-	for _, o := range []string{"command", "expiry-time", "principals", "cert-authority"} {
+	fixed := map[string]bool{malformedLine: true, fromPatterns: true, unknownOption: true}
+	for o := range unhonouredOptions {
 		fixed[unhonoured(o)] = true
 	}
 	warning := regexp.MustCompile(`^f:[0-9]+: (.*); line skipped$`)

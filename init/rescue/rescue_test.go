@@ -79,7 +79,7 @@ func startNode(t *testing.T, edit func(*Options)) *node {
 	op, opBody := newKey(t, filepath.Join(n.dir, "operator_key"))
 	n.hostKey, n.operator, n.secrets = host.PublicKey(), op, []string{hostBody, opBody}
 	ak := "# the operator's laptop\n" +
-		`restrict,no-port-forwarding,from="127.0.0.0/8,::1" ` + authorizedLine(op.PublicKey()) + " operator@laptop\n" +
+		`restrict,pty,no-port-forwarding,from="127.0.0.0/8,::1" ` + authorizedLine(op.PublicKey()) + " operator@laptop\n" +
 		"\n" +
 		"ssh-ed25519 not-base64 broken@line\n"
 	writeFile(t, filepath.Join(n.dir, "authorized_keys"), ak)
@@ -215,6 +215,25 @@ func TestExecKeepsStdoutClean(t *testing.T) {
 	}
 	if !strings.HasPrefix(stderr.String(), greeting) || !strings.HasSuffix(stderr.String(), "oops\n") {
 		t.Errorf("stderr = %q, want the greeting then the command's stderr", stderr.String())
+	}
+}
+
+// A key whose line says restrict (without a later pty) or no-pty gets
+// commands but no PTY, as from sshd.
+func TestNoPTYHonoured(t *testing.T) {
+	for _, opts := range []string{"restrict", "no-pty", "pty,restrict"} {
+		t.Run(opts, func(t *testing.T) {
+			n := startNode(t, nil)
+			writeFile(t, filepath.Join(n.dir, "authorized_keys"), opts+" "+authorizedLine(n.operator.PublicKey())+"\n")
+			s := n.session(t)
+			if err := s.RequestPty("xterm", 40, 100, ssh.TerminalModes{}); err == nil {
+				t.Fatalf("pty-req with %q: granted, want refused", opts)
+			}
+			n.waitLog(t, "PTY refused")
+			if out, err := s.Output("echo $((6*7))"); err != nil || !strings.HasSuffix(string(out), "42\n") {
+				t.Errorf("exec after the refused PTY: %q, %v; want 42", out, err)
+			}
+		})
 	}
 }
 

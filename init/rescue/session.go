@@ -33,7 +33,8 @@ func (s *Server) handle(c net.Conn) {
 			s.o.Log("rescue ssh: %s: accepting a session: %v", who, err)
 			continue
 		}
-		wg.Go(func() { s.session(ch, creqs, who) })
+		noPTY := conn.Permissions.Extensions[noPTYExtension] != ""
+		wg.Go(func() { s.session(ch, creqs, who, noPTY) })
 	}
 	wg.Wait()
 	s.o.Log("rescue ssh: %s: connection closed", who)
@@ -41,12 +42,13 @@ func (s *Server) handle(c net.Conn) {
 
 // session is one "session" channel: at most one shell or command.
 type session struct {
-	s   *Server
-	ch  ssh.Channel
-	who string
-	env []string // from env requests
-	pty *ptyRequest
-	wg  sync.WaitGroup // the process's waiter and the copying goroutines
+	s     *Server
+	ch    ssh.Channel
+	who   string
+	noPTY bool     // the key's line says no-pty or restrict
+	env   []string // from env requests
+	pty   *ptyRequest
+	wg    sync.WaitGroup // the process's waiter and the copying goroutines
 
 	// waiter waits for the process and closes the channel. It starts
 	// once the request that started the process has been answered, so
@@ -78,8 +80,8 @@ type windowChange struct {
 
 // session serves ch's requests; when the client closes the channel, or
 // the connection goes, the process group is killed.
-func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request, who string) {
-	ss := &session{s: s, ch: ch, who: who}
+func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request, who string, noPTY bool) {
+	ss := &session{s: s, ch: ch, who: who, noPTY: noPTY}
 	for req := range reqs {
 		ok := ss.request(req)
 		if req.WantReply {
@@ -128,6 +130,10 @@ func (ss *session) request(req *ssh.Request) bool {
 func (ss *session) requestPTY(payload []byte) bool {
 	var p ptyRequest
 	if ss.started() || ssh.Unmarshal(payload, &p) != nil {
+		return false
+	}
+	if ss.noPTY {
+		ss.s.o.Log("rescue ssh: %s: PTY refused, the key's authorized_keys line says no-pty or restrict", ss.who)
 		return false
 	}
 	ss.pty = &p
