@@ -241,7 +241,13 @@ func (b *boot) rescueGreeting() string {
 		sb.WriteString("\n")
 	}
 	sb.WriteString("boot report (" + report.Path + "):\n")
-	sb.WriteString(b.rep.Summary())
+	for _, line := range strings.SplitAfter(b.rep.Summary(), "\n") {
+		// Stage summaries hold text from the network (DHCP host names).
+		sb.WriteString(console.Escape(strings.TrimSuffix(line, "\n")))
+		if strings.HasSuffix(line, "\n") {
+			sb.WriteString("\n")
+		}
+	}
 	sb.WriteString("fix the cause, then `homestaker retry` runs the boot again from the stage that failed.\n")
 	return sb.String()
 }

@@ -33,7 +33,7 @@ func (b Banner) String() string {
 	var sb strings.Builder
 	rule := strings.Repeat("=", 72)
 	sb.WriteString("\n" + rule + "\n")
-	sb.WriteString("  HOMESTAKER BOOT STOPPED in stage " + b.Stage + "\n")
+	sb.WriteString("  HOMESTAKER BOOT STOPPED in stage " + Escape(b.Stage) + "\n")
 	sb.WriteString(rule + "\n")
 	for _, r := range rows {
 		if r[1] == "" {
@@ -44,7 +44,7 @@ func (b Banner) String() string {
 			if i > 0 {
 				label = ""
 			}
-			sb.WriteString("  " + pad(label, 10) + line + "\n")
+			sb.WriteString("  " + pad(label, 10) + Escape(line) + "\n")
 		}
 	}
 	sb.WriteString(rule)

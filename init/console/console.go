@@ -130,6 +130,7 @@ func (c *Console) write(text string) {
 	defer c.mu.Unlock()
 	c.last = time.Now()
 	for _, line := range strings.Split(text, "\n") {
+		line = Escape(line)
 		fmt.Fprintf(c.out, "%s\r\n", line)
 		for t := range c.tees {
 			if _, err := fmt.Fprintf(t.w, "%s\r\n", line); err != nil {

@@ -58,3 +58,47 @@ func TestTeeCopiesUntilStopped(t *testing.T) {
 		t.Errorf("the console lost lines: %q", out.String())
 	}
 }
+
+// Text from the network must not reach the terminal as control sequences:
+// an ESC, CR or bidi override in a DHCP host name or an HTTP reason would
+// rewrite what the operator reads.
+func TestControlCharactersEscaped(t *testing.T) {
+	var out, kmsg, tee bytes.Buffer
+	c := New(&out, &kmsg)
+	stop := c.Tee(&tee)
+	defer stop()
+	c.Status(Warn, "network", "eth0: host name %s", "evil\x1b[2J\x1b]0;x\x07")
+	c.Printf("reason: 404 Not Found\rOK\x08\x00\x7f\xc2\x9b \xff end\u202etxt.exe")
+	c.Banner(Banner{Stage: "nextstage", Found: "server said \x1b[31mOK"})
+	for name, b := range map[string]string{"console": out.String(), "kmsg": kmsg.String(), "tee": tee.String()} {
+		text := strings.ReplaceAll(b, "\r\n", "\n")
+		for _, r := range text {
+			if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0x202e || r == 0xfffd {
+				t.Errorf("%s: control character %U reached the terminal:\n%q", name, r, b)
+				break
+			}
+		}
+	}
+	for _, want := range []string{`evil\x1b[2J\x1b]0;x\x07`, `Not Found\x0dOK\x08\x00\x7f\u009b \xff end\u202etxt.exe`, `server said \x1b[31mOK`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("console lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain ascii\twith tab": "plain ascii\twith tab",
+		"grüße, 東京":             "grüße, 東京",
+		"a\x1bb":                `a\x1bb`,
+		"\u2028x\u2066":         `\u2028x\u2066`,
+	} {
+		got := Escape(in)
+		if got != want {
+			t.Errorf("Escape(%q) = %q, want %q", in, got, want)
+		}
+		if Escape(got) != got {
+			t.Errorf("Escape is not idempotent on %q", got)
+		}
+	}
+}
