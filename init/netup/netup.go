@@ -195,6 +195,9 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 	}
 	if res != nil {
 		rec.Fact("ntp", res)
+		if res.NotStepped != "" {
+			rec.Warn("the clock was not set: %s; it says %s", res.NotStepped, time.Now().UTC().Format(time.RFC3339))
+		}
 	}
 	rec.Summary("%s", summarize(runs, st.Gateway, res))
 	return st, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,10 +22,19 @@ const (
 	stepThreshold = time.Second
 )
 
-// checkClock asks the servers in turn until one answers, and steps the
-// clock by its offset when step is set and the offset is large.
+// agreeWithin is how close two servers' offsets must be to confirm a step.
+const agreeWithin = 2 * time.Second
+
+// checkClock asks the servers in turn until one answers. A large offset is
+// stepped (when step is set) only if the clock is clearly wrong (earlier
+// than the source this init was built from) or a second server agrees:
+// SNTP is unauthenticated and the server may come from the LAN's DHCP, and
+// one forged answer years ahead would break WireGuard's replay protection
+// and TLS for the next system.
 func checkClock(ctx context.Context, servers []string, dns []netip.Addr, network string, step bool) (*ntpResult, error) {
 	var failures []string
+	var first *ntpResult
+	var others []*ntpResult
 	for _, s := range servers {
 		if ctx.Err() != nil {
 			failures = append(failures, s+": not tried, the network stage's time ran out")
@@ -35,16 +45,90 @@ func checkClock(ctx context.Context, servers []string, dns []netip.Addr, network
 			failures = append(failures, s+": "+err.Error())
 			continue
 		}
-		res.Tried, res.Failures = servers, failures
-		if step && (res.Offset > stepThreshold || res.Offset < -stepThreshold) {
-			if err := stepClock(res.Offset); err != nil {
-				return res, fmt.Errorf("%s answered (offset %s), but setting the clock failed: %v", s, formatOffset(res.Offset), err)
-			}
-			res.Set = true
+		if first == nil {
+			first = res
+		} else {
+			others = append(others, res)
 		}
-		return res, nil
+		if v := clockVerdict(first, others, time.Now(), clockFloor()); v.done {
+			break
+		}
 	}
-	return nil, errors.New(strings.Join(failures, "; "))
+	if first == nil {
+		return nil, errors.New(strings.Join(failures, "; "))
+	}
+	first.Tried, first.Failures = servers, failures
+	v := clockVerdict(first, others, time.Now(), clockFloor())
+	first.NotStepped = v.notStepped
+	if v.step {
+		for _, o := range others {
+			first.ConfirmedBy = append(first.ConfirmedBy, o.Server)
+		}
+	}
+	if step && v.step {
+		if err := stepClock(first.Offset); err != nil {
+			return first, fmt.Errorf("%s answered (offset %s), but setting the clock failed: %v", first.Server, formatOffset(first.Offset), err)
+		}
+		first.Set = true
+	}
+	return first, nil
+}
+
+// verdict is what the answers so far say about stepping the clock.
+type verdict struct {
+	step       bool   // step by the first answer's offset
+	notStepped string // why a large offset is not applied
+	done       bool   // no further answer can change the verdict
+}
+
+// clockVerdict decides from the first answer and the later ones whether
+// the clock is stepped. now is the clock; floor the earliest time it can
+// rightly show.
+func clockVerdict(first *ntpResult, others []*ntpResult, now, floor time.Time) verdict {
+	big := func(d time.Duration) bool { return d > stepThreshold || d < -stepThreshold }
+	if !big(first.Offset) {
+		return verdict{done: true}
+	}
+	if now.Before(floor) {
+		if now.Add(first.Offset).Before(floor) {
+			return verdict{notStepped: fmt.Sprintf("%s says %s, earlier than this init's build (%s)", first.Server, now.Add(first.Offset).UTC().Format(time.RFC3339), floor.UTC().Format(time.DateOnly))}
+		}
+		// A clock before the build is wrong for sure (a dead RTC battery):
+		// any answer after it is better.
+		return verdict{step: true, done: true}
+	}
+	for _, o := range others {
+		if d := o.Offset - first.Offset; d <= agreeWithin && d >= -agreeWithin {
+			return verdict{step: true, done: true}
+		}
+	}
+	why := fmt.Sprintf("only %s says the clock is off by %s, and SNTP is unauthenticated; list two servers in homestaker.ntp= so that a second one can confirm a step", first.Server, formatOffset(first.Offset))
+	if len(others) > 0 {
+		why = fmt.Sprintf("%s says the clock is off by %s, but %s (%s) does not agree", first.Server, formatOffset(first.Offset), others[0].Server, formatOffset(others[0].Offset))
+	}
+	return verdict{notStepped: why}
+}
+
+// releaseFloor is the earliest date this code can run at; clockFloor
+// prefers the commit time of the source the init was built from.
+var releaseFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// clockFloor is the earliest time the clock can rightly show: the time of
+// the commit this init was built from (Go stamps it into the binary when
+// built from a git checkout; it keeps the build reproducible), else the
+// release floor.
+func clockFloor() time.Time {
+	floor := releaseFloor
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.time" {
+				if t, err := time.Parse(time.RFC3339, s.Value); err == nil && t.After(floor) {
+					floor = t
+				}
+			}
+		}
+	}
+	return floor
 }
 
 // querySNTP asks one server, "host" or "host:port", for the time.

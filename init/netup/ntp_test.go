@@ -127,3 +127,68 @@ func TestCheckClockTriesTheNext(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// One unauthenticated answer must not move the clock by years (the server
+// may come from the LAN's DHCP): a step needs a second server that agrees,
+// or a clock that is clearly wrong.
+func TestCheckClockNeedsAgreement(t *testing.T) {
+	tenYears := 10 * 365 * 24 * time.Hour
+	liar := fakeNTP(t, serverAhead(tenYears, nil))
+	liar2 := fakeNTP(t, serverAhead(tenYears+300*time.Millisecond, nil))
+	honest := fakeNTP(t, serverAhead(20*time.Millisecond, nil))
+	for _, tc := range []struct {
+		name       string
+		servers    []string
+		step       bool
+		notStepped string
+	}{
+		{"one server, +10 years", []string{liar}, false, "only " + liar + " says the clock is off by"},
+		{"a second server disagrees", []string{liar, honest}, false, "does not agree"},
+		{"two servers agree", []string{liar, liar2}, true, ""},
+		{"small offset, one server", []string{honest}, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := checkClock(context.Background(), tc.servers, nil, "ip4", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if step := res.NotStepped == "" && (res.Offset > stepThreshold || res.Offset < -stepThreshold); step != tc.step {
+				t.Errorf("would step = %v, want %v (%+v)", step, tc.step, res)
+			}
+			if !strings.Contains(res.NotStepped, tc.notStepped) || tc.notStepped == "" && res.NotStepped != "" {
+				t.Errorf("not stepped = %q, want %q", res.NotStepped, tc.notStepped)
+			}
+			if tc.step && len(res.ConfirmedBy) != 1 {
+				t.Errorf("confirmed by %v, want the second server", res.ConfirmedBy)
+			}
+		})
+	}
+}
+
+func TestClockVerdict(t *testing.T) {
+	floor := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	now := floor.Add(24 * time.Hour)
+	ahead := &ntpResult{Server: "a", Offset: 10 * 365 * 24 * time.Hour}
+	for _, tc := range []struct {
+		name   string
+		first  *ntpResult
+		others []*ntpResult
+		now    time.Time
+		step   bool
+		why    string
+	}{
+		{"within a second", &ntpResult{Server: "a", Offset: 900 * time.Millisecond}, nil, now, false, ""},
+		{"alone", ahead, nil, now, false, "only a says"},
+		{"confirmed", ahead, []*ntpResult{{Server: "b", Offset: ahead.Offset - time.Second}}, now, true, ""},
+		{"contradicted", ahead, []*ntpResult{{Server: "b", Offset: 0}}, now, false, "b (+0.0s) does not agree"},
+		// A dead RTC battery: the clock reads 2000; one answer after the
+		// build is enough.
+		{"clock before the build", &ntpResult{Server: "a", Offset: floor.Sub(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) + time.Hour}, nil, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), true, ""},
+		{"answer before the build", &ntpResult{Server: "a", Offset: time.Hour}, nil, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), false, "earlier than this init's build"},
+	} {
+		v := clockVerdict(tc.first, tc.others, tc.now, floor)
+		if v.step != tc.step || !strings.Contains(v.notStepped, tc.why) || tc.why == "" && v.notStepped != "" {
+			t.Errorf("%s: %+v, want step %v, why %q", tc.name, v, tc.step, tc.why)
+		}
+	}
+}

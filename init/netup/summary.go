@@ -11,8 +11,9 @@ import (
 )
 
 // defaultNTP is the public pool used when neither homestaker.ntp= nor the
-// network names a server.
-const defaultNTP = "pool.ntp.org"
+// network names a server: two of its names, so that a second server can
+// confirm a large step (see checkClock).
+var defaultNTP = []string{"0.pool.ntp.org", "1.pool.ntp.org"}
 
 // maxNTPServers bounds the time an unreachable NTP costs the boot: at
 // most this many servers, ntpTimeout each.
@@ -45,20 +46,23 @@ func ntpServers(cmdline []string, ips []config.IPConfig, leaseNTP []netip.Addr) 
 		}
 	}
 	if len(out) == 0 {
-		out = []string{defaultNTP}
+		out = defaultNTP
 	}
 	return out[:min(len(out), maxNTPServers)]
 }
 
 // ntpResult is what the time servers said; facts for the report.
 type ntpResult struct {
-	Server   string        `json:"server"`
-	Address  string        `json:"address"`
-	Offset   time.Duration `json:"offset_ns"`
-	Delay    time.Duration `json:"delay_ns"`
-	Set      bool          `json:"set"` // the clock was stepped
-	Tried    []string      `json:"tried,omitempty"`
-	Failures []string      `json:"failures,omitempty"`
+	Server  string        `json:"server"`
+	Address string        `json:"address"`
+	Offset  time.Duration `json:"offset_ns"`
+	Delay   time.Duration `json:"delay_ns"`
+	Set     bool          `json:"set"` // the clock was stepped
+	// NotStepped says why a large offset was not applied.
+	NotStepped  string   `json:"not_stepped,omitempty"`
+	ConfirmedBy []string `json:"confirmed_by,omitempty"` // servers that agreed with a step
+	Tried       []string `json:"tried,omitempty"`
+	Failures    []string `json:"failures,omitempty"`
 }
 
 // leaseFact is the first lease, for the report.
@@ -116,6 +120,8 @@ func summarize(runs []*linkRun, gateway netip.Addr, ntp *ntpResult) string {
 		parts = append(parts, "no NTP answer, clock not checked")
 	case ntp.Set:
 		parts = append(parts, fmt.Sprintf("clock set by %s (offset %s)", ntp.Server, formatOffset(ntp.Offset)))
+	case ntp.NotStepped != "":
+		parts = append(parts, fmt.Sprintf("clock NOT set (%s says offset %s, unconfirmed)", ntp.Server, formatOffset(ntp.Offset)))
 	default:
 		parts = append(parts, fmt.Sprintf("clock checked with %s (offset %s)", ntp.Server, formatOffset(ntp.Offset)))
 	}

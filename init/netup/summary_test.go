@@ -68,7 +68,7 @@ func TestNTPServers(t *testing.T) {
 		{"at most two", []string{"a.example", "b.example", "c.example"}, nil, nil, []string{"a.example", "b.example"}},
 		{"the lease's option 42", nil, nil, addrs("192.168.1.1", "192.168.1.1", "192.168.1.3", "192.168.1.4"), []string{"192.168.1.1", "192.168.1.3"}},
 		{"ip='s ntp0, then the lease", nil, []config.IPConfig{withNTP}, addrs("192.168.1.1"), []string{"192.168.1.2", "192.168.1.1"}},
-		{"the public pool", nil, []config.IPConfig{{Mode: config.IPDHCP}}, nil, []string{"pool.ntp.org"}},
+		{"the public pool", nil, []config.IPConfig{{Mode: config.IPDHCP}}, nil, []string{"0.pool.ntp.org", "1.pool.ntp.org"}},
 	}
 	for _, tt := range tests {
 		if got := ntpServers(tt.cmdline, tt.ips, tt.lease); !reflect.DeepEqual(got, tt.want) {
