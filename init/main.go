@@ -58,21 +58,7 @@ func main() {
 		}
 	}()
 
-	// network and storage run at the same time; the tunnel needs both (its
-	// config is on the volume) but not the secrets stage, so that a bad JWT
-	// leaves the operator a way in.
-	stages := []plan.Stage{
-		{Name: "early", Run: func(ctx context.Context, rec *plan.Record) error { return b.early(ctx, rec, mountErr, problems) }},
-		{Name: "network", After: []string{"early"}, Timeout: cfg.Timeouts.Net, TimeoutKey: "homestaker.timeout.net", Run: b.network},
-		{Name: "storage", After: []string{"early"}, Timeout: cfg.Timeouts.Disk, TimeoutKey: "homestaker.timeout.disk", Run: b.storage},
-		{Name: "secrets", After: []string{"storage"}, Run: b.secrets},
-		// The handshake wait is bounded by homestaker.timeout.wg; the stage
-		// also resolves endpoints and sets up the device.
-		{Name: "wireguard", After: []string{"network", "storage"}, Timeout: cfg.Timeouts.WG + 10*time.Second, TimeoutKey: "homestaker.timeout.wg", Run: b.wireguard},
-		{Name: "nextstage", After: b.nextstageNeeds(), Run: b.nextstage},
-		{Name: "handover", After: []string{"nextstage", "secrets", "wireguard"}, Run: b.handover},
-	}
-
+	stages := b.plan(mountErr, problems)
 	runner := &plan.Runner{
 		Console: con,
 		Report:  b.rep,
@@ -96,6 +82,25 @@ func main() {
 		if f != nil {
 			req.Finish("the boot stopped again in stage %s: %s", f.Stage, f.Found)
 		}
+	}
+}
+
+// plan is the boot: network and storage run at the same time; the tunnel
+// needs both (its config is on the volume) but not the secrets stage, so
+// that a bad JWT leaves the operator a way in. The next stage waits for
+// what its sources need (sourceNeeds), the handover for everything.
+func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
+	cfg := b.cfg
+	return []plan.Stage{
+		{Name: "early", Run: func(ctx context.Context, rec *plan.Record) error { return b.early(ctx, rec, mountErr, problems) }},
+		{Name: "network", After: []string{"early"}, Timeout: cfg.Timeouts.Net, TimeoutKey: "homestaker.timeout.net", Run: b.network},
+		{Name: "storage", After: []string{"early"}, Timeout: cfg.Timeouts.Disk, TimeoutKey: "homestaker.timeout.disk", Run: b.storage},
+		{Name: "secrets", After: []string{"storage"}, Run: b.secrets},
+		// The handshake wait is bounded by homestaker.timeout.wg; the stage
+		// also resolves endpoints and sets up the device.
+		{Name: "wireguard", After: []string{"network", "storage"}, Timeout: cfg.Timeouts.WG + 10*time.Second, TimeoutKey: "homestaker.timeout.wg", Run: b.wireguard},
+		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Run: b.nextstage},
+		{Name: "handover", After: []string{"nextstage", "secrets", "wireguard"}, Run: b.handover},
 	}
 }
 

@@ -13,30 +13,51 @@ import (
 	"github.com/homestaker/homestaker-boot/init/verify"
 )
 
-// nextstageNeeds lists what the next stage's sources need.
-func (b *boot) nextstageNeeds() []string {
-	after := []string{"early"}
-	for _, src := range b.cfg.Next {
+// sourceNeeds is what the next stage's sources need, from the
+// configuration alone. The plan orders the nextstage stage after exactly
+// these stages, and the stage reads the state of exactly these: reading
+// the volume or the network while its stage still runs would race with it
+// (an initramfs: source needs neither and starts right after early).
+type sourceNeeds struct{ volume, network bool }
+
+func nextstageNeeds(cfg config.Config) sourceNeeds {
+	var n sourceNeeds
+	for _, src := range cfg.Next {
 		switch src.Kind {
 		case config.SourceVolume:
-			after = append(after, "storage")
+			n.volume = true
 		case config.SourceHTTP:
-			after = append(after, "network", "wireguard")
+			n.network = true
 		}
+	}
+	return n
+}
+
+// after is the nextstage stage's After list.
+func (n sourceNeeds) after() []string {
+	after := []string{"early"}
+	if n.volume {
+		after = append(after, "storage")
+	}
+	if n.network {
+		after = append(after, "network", "wireguard")
 	}
 	return after
 }
 
-func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
+// sourceEnv is what the sources are located with: the trusted keys, and
+// the volume and the network when the sources need them.
+func (b *boot) sourceEnv(rec *plan.Record) nextstage.Env {
 	keys, errs := verify.LoadTrustedKeys(trustedKeysDir)
 	for _, err := range errs {
 		rec.Warn("trusted key: %v", err)
 	}
 	env := nextstage.Env{Mode: b.cfg.Verify, Keys: keys, TmpDir: "/run/homestaker", Tries: b.cfg.Tries}
-	if b.volume != nil {
+	need := nextstageNeeds(b.cfg)
+	if need.volume && b.volume != nil {
 		env.Volume = storage.TopLevel
 	}
-	if b.netw != nil {
+	if need.network && b.netw != nil {
 		client, err := fetch.Client(caBundle)
 		if err != nil {
 			rec.Warn("%v", err)
@@ -44,6 +65,11 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 		env.HTTP = client
 		env.Progress = func(p fetch.Progress) { rec.Printf("%s", p) }
 	}
+	return env
+}
+
+func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
+	env := b.sourceEnv(rec)
 	var refused []string
 	next, err := nextstage.Locate(ctx, b.cfg.Next, env, func(src config.Source, err error) {
 		refused = append(refused, fmt.Sprintf("%s refused (%v)", src, err))
