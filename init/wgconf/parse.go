@@ -123,7 +123,7 @@ func (p *parser) parseLines(text string) error {
 
 func (p *parser) sectionHeader(num int, line string) error {
 	if len(line) < 2 || line[len(line)-1] != ']' {
-		return p.errorf(num, "", "%s is not a section header: expected [Interface] or [Peer]", quote(line))
+		return p.errorf(num, "", "%s is not a section header: expected [Interface] or [Peer]", quoteName(line))
 	}
 	switch name := line[1 : len(line)-1]; {
 	case strings.EqualFold(name, "Interface"):
@@ -138,7 +138,7 @@ func (p *parser) sectionHeader(num int, line string) error {
 		p.peers = append(p.peers, peerState{seen: map[string]int{}})
 		p.sec = peerSection
 	default:
-		return p.errorf(num, "", "unknown section %s: expected [Interface] or [Peer]", quote(line))
+		return p.errorf(num, "", "unknown section %s: expected [Interface] or [Peer]", quoteName(line))
 	}
 	return nil
 }
@@ -183,18 +183,18 @@ func (p *parser) keyValue(num int, line string) error {
 }
 
 func (p *parser) unknownKey(num int, raw string) error {
-	if !isIdentifier(raw) {
-		return p.errorf(num, "", "unknown key %s: expected Key = Value with a key of wg(8) or wg-quick(8)", quote(raw))
-	}
 	where := ""
 	if p.sec != noSection {
 		where = " in " + p.sec.String()
 	}
-	msg := "unknown key" + where + " (wg(8) refuses unknown keys)"
-	if s := suggestKey(raw); s != "" {
-		msg += "; did you mean " + s + "?"
+	// Only a near miss of a known key is named: anything else left of
+	// '=' may be the second half of a key split over two lines (a base64
+	// key ends in '=').
+	s := suggestKey(raw)
+	if s == "" || len(raw) > maxNameShown || !isIdentifier(raw) {
+		return p.errorf(num, "", "unknown key%s (wg(8) refuses unknown keys); its name is not shown, as it is close to no key of wg(8) or wg-quick(8) and may be part of a key", where)
 	}
-	return p.errorf(num, raw, "%s", msg)
+	return p.errorf(num, raw, "unknown key%s (wg(8) refuses unknown keys); did you mean %s?", where, s)
 }
 
 func (p *parser) interfaceKey(num int, key, value string) error {

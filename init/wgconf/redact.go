@@ -52,6 +52,20 @@ func Redact(s string) string {
 	return b.String()
 }
 
+// maxNameShown bounds a section or key name that a message repeats.
+const maxNameShown = 24
+
+// quoteName renders a section header from the file for a message only
+// when it is close to [Interface] or [Peer]: any other line may be part of
+// a key split over lines, and is not shown.
+func quoteName(line string) string {
+	name := strings.ToLower(strings.TrimSpace(strings.Trim(line, "[] \t")))
+	if len(line) <= maxNameShown && (editDistance(name, "interface") <= 2 || editDistance(name, "peer") <= 1) {
+		return strconv.Quote(line)
+	}
+	return "(a line not shown: it may hold part of a key)"
+}
+
 // quote renders text from the file for a message: redacted, quoted, and
 // at most maxQuote characters.
 func quote(s string) string {
