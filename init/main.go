@@ -99,7 +99,9 @@ func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
 		// The handshake wait is bounded by homestaker.timeout.wg; the stage
 		// also resolves endpoints and sets up the device.
 		{Name: "wireguard", After: []string{"network", "storage"}, Timeout: cfg.Timeouts.WG + 10*time.Second, TimeoutKey: "homestaker.timeout.wg", Run: b.wireguard},
-		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Run: b.nextstage},
+		// A retry locates, opens and verifies the next stage again: the
+		// handover used up the files, and the operator may have fixed them.
+		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Rerun: true, Run: b.nextstage},
 		{Name: "handover", After: []string{"nextstage", "secrets", "wireguard"}, Run: b.handover},
 	}
 }

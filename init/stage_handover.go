@@ -69,13 +69,17 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		// The kernel has its copy; nothing on the volume is needed now.
 		b.next.Close()
 	}
+	// What is closed is forgotten, so that a failure after this point
+	// does not announce a rescue server or a tunnel that is gone.
 	if b.rescue != nil {
 		b.rescue.Close()
+		b.rescue = nil
 	}
 	if b.tunnel != nil {
 		if err := b.tunnel.Close(); err != nil {
 			rec.Warn("closing the tunnel: %v", err)
 		}
+		b.tunnel = nil
 	}
 	b.handOverWatchdog(rec)
 	rec.Fact("report", reportPath)

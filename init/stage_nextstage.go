@@ -69,6 +69,11 @@ func (b *boot) sourceEnv(rec *plan.Record) nextstage.Env {
 }
 
 func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
+	if b.next != nil {
+		// A retry: the files are opened and verified again.
+		b.next.Close()
+		b.next = nil
+	}
 	env := b.sourceEnv(rec)
 	var refused []string
 	next, err := nextstage.Locate(ctx, b.cfg.Next, env, func(src config.Source, err error) {

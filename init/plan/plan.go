@@ -24,7 +24,11 @@ type Stage struct {
 	// command-line parameter that sets it, for the operator.
 	Timeout    time.Duration
 	TimeoutKey string
-	Run        func(ctx context.Context, rec *Record) error
+	// Rerun runs the stage again at every retry, even when it succeeded:
+	// what it produced (open files, bytes it verified) is used up by the
+	// stages after it or may have been changed by the operator since.
+	Rerun bool
+	Run   func(ctx context.Context, rec *Record) error
 }
 
 // Record is what a running stage tells the operator and the report.
@@ -171,7 +175,7 @@ func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 			defer wg.Done()
 			o := out[s.Name]
 			defer close(o.done)
-			if r.succeeded(s.Name) {
+			if r.succeeded(s.Name) && !s.Rerun {
 				o.status = report.OK
 				return
 			}

@@ -188,17 +188,21 @@ func describe(data string, flags uintptr) string {
 	return strings.Join(append(opts, data), ",")
 }
 
-// WritableTopLevel remounts the top level read-write for fn (the init
-// writes boot reports under /boot there) and read-only again after. The
-// data subvolumes are never touched.
+// WritableTopLevel makes the top level writable for fn (the init writes
+// boot reports under /boot there) and read-only again after. Both are bind
+// remounts, which change this mount's flag only: a plain MS_REMOUNT with
+// MS_RDONLY on one Btrfs mount makes the whole filesystem read-only, the
+// data subvolumes included, and a rescue shell after a failed handover
+// could then not fix a file on them. The subvolumes' rw mounts keep the
+// filesystem itself writable.
 func (v *Volume) WritableTopLevel(fn func(dir string) error) error {
 	const ro = unix.MS_RDONLY | unix.MS_NOATIME | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if err := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|(ro&^unix.MS_RDONLY), ""); err != nil {
+	if err := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|unix.MS_BIND|(ro&^unix.MS_RDONLY), ""); err != nil {
 		return fmt.Errorf("remounting %s read-write: %v", TopLevel, err)
 	}
 	err := fn(TopLevel)
 	unix.Sync()
-	if rerr := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|ro, ""); rerr != nil && err == nil {
+	if rerr := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|unix.MS_BIND|ro, ""); rerr != nil && err == nil {
 		err = fmt.Errorf("remounting %s read-only: %v", TopLevel, rerr)
 	}
 	return err

@@ -1,0 +1,39 @@
+package vmtest
+
+import (
+	"strings"
+	"testing"
+)
+
+// After a refused kexec the operator fixes things from the rescue shell:
+// the data subvolumes are still writable (the handover's read-only
+// remount of the top level must not make the whole Btrfs read-only), and
+// `homestaker retry` opens and verifies the next stage again instead of
+// reusing what the failed handover used up.
+func TestFaultHandoverRefusedThenFix(t *testing.T) {
+	d, _ := faultDisk(t)
+	before := d.DataDigest("lighthouse/probe")
+	args := []string{"homestaker.next=initramfs:/next", "homestaker.onfail=shell", "homestaker.wg=off", "sysctl.kernel.kexec_load_disabled=1"}
+	vm := Boot(t, stage2Initramfs(t), args, Drive(d.Path))
+	expectStop(t, vm, "handover", "kexec_load_disabled=1")
+	vm.Expect("$ ")
+	// $((...)) so that the echo of the typed line does not match.
+	vm.Console.SendLine("echo fixed > /mnt/lighthouse/probe && sync && echo WROTE-$((40+2))")
+	out := vm.Expect("$ ")
+	if !strings.Contains(out, "WROTE-42") {
+		t.Errorf("the rescue shell could not write to /mnt/lighthouse after the refused kexec:\n%s", out)
+	}
+	vm.Console.SendLine("homestaker retry")
+	vm.Expect("[ INFO ] retry: running the boot again from handover")
+	vm.Expect("[  OK  ] nextstage:")
+	expectStop(t, vm, "handover", "kexec_load_disabled=1")
+	vm.Expect("$ ")
+	vm.Console.SendLine("poweroff")
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM: %v", err)
+	}
+	if got := d.ReadFile("lighthouse/probe"); got != "fixed\n" {
+		t.Errorf("lighthouse/probe = %q on the disk, want the rescue shell's write", got)
+	}
+	d.AssertDataUnchanged(before, "lighthouse/probe")
+}
