@@ -198,6 +198,7 @@ func (b *boot) startRescue() string {
 	srv, err := rescue.Start(rescue.Options{
 		Addrs:          addrs,
 		Port:           b.cfg.RescuePort,
+		Device:         b.tunnel.Name(),
 		HostKey:        hostKey,
 		AuthorizedKeys: []string{filepath.Join(secretsDir, "ssh", "authorized_keys"), builtinAuthorizedKeys},
 		Shell:          []string{onfail.ShellPath()},

@@ -17,9 +17,14 @@ import (
 )
 
 // handshakeTimeout bounds a connection's key exchange and login, as
-// OpenSSH's LoginGraceTime does; a client may be waiting for the operator
-// to type a key's passphrase.
-const handshakeTimeout = 2 * time.Minute
+// OpenSSH's LoginGraceTime does: long enough for the operator to type a
+// key's passphrase, short enough that connections which never log in do
+// not hold the maxUnauthenticated slots for long.
+const handshakeTimeout = 30 * time.Second
+
+// maxUnauthenticated bounds the connections that have not logged in yet
+// (OpenSSH's MaxStartups); more are closed at once.
+const maxUnauthenticated = 8
 
 // authorizedSet holds the authorized keys. It reads them again at every
 // login attempt, so that an operator who fixes authorized_keys on the

@@ -4,6 +4,7 @@
 package rescue
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +12,11 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/homestaker/homestaker-boot/init/report"
 )
@@ -25,6 +28,11 @@ type Options struct {
 	Addrs []netip.Addr
 	// Port is the TCP port; 0 picks a free one per address (tests).
 	Port int
+	// Device, if set, is the tunnel's network interface: the listening
+	// sockets are bound to it (SO_BINDTODEVICE), because Linux accepts a
+	// packet for a local address on any interface, and a neighbour on the
+	// LAN could otherwise reach the tunnel address through eth0.
+	Device string
 	// HostKey is the path of the node's unencrypted OpenSSH private key.
 	HostKey string
 	// AuthorizedKeys are authorized_keys files and directories of them;
@@ -58,8 +66,9 @@ type Server struct {
 	lns    []net.Listener
 	wg     sync.WaitGroup // accept loops and connections, for Close
 
-	mu     sync.Mutex // guards conns and closed
+	mu     sync.Mutex // guards conns, unauth and closed
 	conns  map[net.Conn]bool
+	unauth int // connections not logged in yet
 	closed bool
 }
 
@@ -131,14 +140,31 @@ func (s *Server) listen() error {
 	var failed []string
 	for _, a := range s.o.Addrs {
 		ap := netip.AddrPortFrom(a.Unmap(), uint16(s.o.Port))
-		ln, err := net.Listen("tcp", ap.String())
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			if s.o.Device == "" {
+				return nil
+			}
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), s.o.Device) }); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("binding to %s: %v", s.o.Device, serr)
+			}
+			return nil
+		}}
+		ln, err := lc.Listen(context.Background(), "tcp", ap.String())
 		if err != nil {
 			s.o.Log("rescue ssh: not listening on %s: %v", ap, err)
 			failed = append(failed, err.Error())
 			continue
 		}
 		s.lns = append(s.lns, ln)
-		s.o.Log("rescue ssh: listening on %s, host key %s", ln.Addr(), s.fp)
+		on := ""
+		if s.o.Device != "" {
+			on = " (" + s.o.Device + " only)"
+		}
+		s.o.Log("rescue ssh: listening on %s%s, host key %s", ln.Addr(), on, s.fp)
 	}
 	if len(s.lns) == 0 {
 		return report.Fail("the rescue SSH server to listen on the tunnel's addresses", strings.Join(failed, "; "),
@@ -196,31 +222,54 @@ func (s *Server) serve(ln net.Listener) {
 			time.Sleep(time.Second)
 			continue
 		}
-		if !s.track(c) {
+		ok, full := s.track(c)
+		if full {
+			s.o.Log("rescue ssh: %s: closed, %d connections are already waiting to log in", c.RemoteAddr(), maxUnauthenticated)
+			_ = c.Close()
+			continue
+		}
+		if !ok {
 			_ = c.Close()
 			return
 		}
 		s.wg.Go(func() {
-			defer s.untrack(c)
-			s.handle(c)
+			waiting := true // not logged in yet; only this goroutine touches it
+			defer func() { s.untrack(c, waiting) }()
+			s.handle(c, func() { s.loggedIn(); waiting = false })
 		})
 	}
 }
 
-// track registers c for Close; it is false once the server is closed.
-func (s *Server) track(c net.Conn) bool {
+// track registers c, not logged in yet, for Close. It is false once the
+// server is closed, and full when maxUnauthenticated connections are
+// already waiting to log in.
+func (s *Server) track(c net.Conn) (ok, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return false
+	switch {
+	case s.closed:
+		return false, false
+	case s.unauth >= maxUnauthenticated:
+		return false, true
 	}
 	s.conns[c] = true
-	return true
+	s.unauth++
+	return true, false
 }
 
-func (s *Server) untrack(c net.Conn) {
+// loggedIn frees a slot among the connections waiting to log in.
+func (s *Server) loggedIn() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unauth--
+}
+
+func (s *Server) untrack(c net.Conn, waiting bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	if waiting {
+		s.unauth--
+	}
 	_ = c.Close()
 }

@@ -593,3 +593,71 @@ func TestStartAndDoneHooks(t *testing.T) {
 		t.Errorf("Start called %d times, Done %d times; want once each", started.Load(), done.Load())
 	}
 }
+
+// The listening sockets are bound to the tunnel device: a connection to
+// the tunnel address that arrives on another interface (a LAN neighbour
+// routing it to the node's eth0, here: loopback) is refused, the same
+// connection on the device is served.
+func TestBoundToTheTunnelDevice(t *testing.T) {
+	n := startNode(t, func(o *Options) { o.Device = "lo" })
+	if _, err := n.dial(ssh.PublicKeys(n.operator)); err != nil {
+		t.Fatalf("login over the bound device lo: %v", err)
+	}
+	n.waitLog(t, "(lo only)")
+
+	if os.Getuid() != 0 {
+		t.Skip("needs root to add a TUN device")
+	}
+	// A TUN device, as the tunnel is.
+	dev := fmt.Sprintf("hsres%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "tuntap", "add", dev, "mode", "tun").CombinedOutput(); err != nil {
+		t.Fatalf("adding a TUN device: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "tuntap", "del", dev, "mode", "tun").Run() })
+	other := startNode(t, func(o *Options) { o.Device = dev })
+	c, err := net.DialTimeout("tcp", other.addr(), 5*time.Second)
+	if err == nil {
+		c.Close()
+		t.Fatalf("a connection to %s over lo reached a server bound to %s", other.addr(), dev)
+	}
+}
+
+// Connections that never log in hold at most maxUnauthenticated slots;
+// more are closed at once, and a slot that frees lets the operator in.
+func TestUnauthenticatedConnectionsAreBounded(t *testing.T) {
+	n := startNode(t, nil)
+	var idle []net.Conn
+	for i := 0; i < maxUnauthenticated; i++ {
+		c, err := net.Dial("tcp", n.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	extra, err := net.Dial("tcp", n.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(extra); err != nil {
+		t.Errorf("the connection over the limit was not closed: %v", err)
+	}
+	n.waitLog(t, "connections are already waiting to log in")
+	idle[0].Close()
+	// The server sees the close when its handshake reads; then the slot
+	// is free.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := n.dial(ssh.PublicKeys(n.operator))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no login after a slot was freed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -12,12 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// handle serves one connection until the client or Close ends it.
-func (s *Server) handle(c net.Conn) {
+// handle serves one connection until the client or Close ends it;
+// authenticated is called once the client has logged in.
+func (s *Server) handle(c net.Conn, authenticated func()) {
 	conn, chans, reqs, ok := s.handshake(c)
 	if !ok {
 		return
 	}
+	authenticated()
 	defer conn.Close()
 	who := fmt.Sprintf("%s@%s", conn.User(), c.RemoteAddr())
 	var wg sync.WaitGroup
