@@ -16,8 +16,8 @@ import (
 // growing by a fifth each time, at most max.
 type backoff struct{ first, max time.Duration }
 
-// The backoff is wg(8)'s: one second, at most twenty seconds. wg(8) gives up
-// after 15 retries; here the stage's context is the bound.
+// The stage's backoff is wg(8)'s: one second, at most twenty. wg(8) gives
+// up after 15 retries; here the stage's context is the bound.
 const (
 	resolveFirstWait = time.Second
 	resolveMaxWait   = 20 * time.Second
@@ -68,13 +68,13 @@ func resolveEndpoints(ctx context.Context, conf *wgconf.Config, resolve func(con
 // the resolver's first address (Go's resolver orders them as RFC 6724
 // says, which puts an address family without a route last) and stops at
 // once on an answer that the name does not exist.
-func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(context.Context, string) ([]netip.Addr, error), backoff backoff, progress func(format string, args ...any)) (netip.AddrPort, error) {
+func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(context.Context, string) ([]netip.Addr, error), b backoff, progress func(format string, args ...any)) (netip.AddrPort, error) {
 	if resolve == nil {
 		resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		}
 	}
-	wait := backoff.first
+	wait := b.first
 	for attempt := 1; ; attempt++ {
 		addrs, err := resolve(ctx, ep.Host)
 		if err == nil && len(addrs) > 0 {
@@ -98,7 +98,7 @@ func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(conte
 			return netip.AddrPort{}, fmt.Errorf("resolving %s: %v; gave up after %d attempt%s when the stage's time ran out", ep.Host, err, attempt, plural(attempt))
 		case <-t.C:
 		}
-		wait = min(backoff.max, wait*6/5)
+		wait = min(b.max, wait*6/5)
 	}
 }
 
