@@ -57,7 +57,7 @@ func (b *boot) breakShell(stage string) {
 	if b.dog != nil {
 		b.con.Status(console.Info, "break", "press any key on the console for the shell; until then the watchdog is not pinged and resets the machine in %s", b.dog.Timeout)
 		b.dog.Hold()
-		err := onfail.WaitKey(context.Background())
+		err := onfail.WaitKey(context.Background(), onfail.Console)
 		b.dog.Release()
 		if err != nil {
 			b.con.Status(console.Warn, "break", "%v; starting the shell", err)

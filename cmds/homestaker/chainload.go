@@ -45,15 +45,13 @@ exit status: 0 loaded and handed over (with --dry-run: every check passed),
 1 refused or a step failed, 2 wrong usage`
 )
 
-// What chainload reads on the running system; tests point them elsewhere.
+// What chainload reads on the running system, besides the host's.
 var (
-	procCmdline  = "/proc/cmdline"
 	pid1Comm     = "/proc/1/comm"
 	lockdownFile = "/sys/kernel/security/lockdown"
 	// systemd-resolved's stub (127.0.0.53) is useless after kexec; its
 	// upstream servers are in the second file.
 	resolvConfs = []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}
-	geteuid     = os.Geteuid
 )
 
 type chainloadOptions struct {
@@ -61,10 +59,11 @@ type chainloadOptions struct {
 	keepNetwork       bool
 	dryRun            bool
 	kernel, initramfs string
+	host              *host
 }
 
-func runChainload(args []string, stdout, stderr io.Writer) int {
-	var o chainloadOptions
+func runChainload(h *host, args []string, stdout, stderr io.Writer) int {
+	o := chainloadOptions{host: h}
 	fs := newFlagSet("chainload")
 	fs.StringVar(&o.appendArgs, "append", "", "parameters for the bootstrap, after the carried-over ones,\ne.g. \"homestaker.label=node1 homestaker.wg=optional\"")
 	fs.BoolVar(&o.keepNetwork, "keep-network", false, "carry this system's network over as ip= parameters: each global IPv4 and IPv6 address\n"+
@@ -117,7 +116,7 @@ func chainload(o *chainloadOptions, stdout, stderr io.Writer) error {
 	}
 	defer initrd.Close()
 
-	procLine, err := os.ReadFile(procCmdline)
+	procLine, err := os.ReadFile(o.host.procCmdline)
 	if err != nil {
 		return fmt.Errorf("reading the running kernel's command line for its console=: %v", err)
 	}
@@ -148,7 +147,7 @@ func chainload(o *chainloadOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "dry run: nothing loaded")
 		return nil
 	}
-	if geteuid() != 0 {
+	if o.host.geteuid() != 0 {
 		return errors.New("run as root: loading a kernel needs CAP_SYS_BOOT (sudo homestaker chainload ...)")
 	}
 

@@ -30,7 +30,7 @@ type checkOutput struct {
 	OK     bool            `json:"ok"`
 }
 
-func runCheck(args []string, stdout, stderr io.Writer) int {
+func runCheck(_ *host, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check")
 	asJSON := fs.Bool("json", false, "print the result as JSON: {\"path\", \"checks\", \"ok\"}")
 	subvols := fs.String("subvols", strings.Join(config.Defaults().Subvols, ","), "the subvolumes the init mounts (homestaker.subvols), the secrets subvolume first")

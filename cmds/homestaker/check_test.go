@@ -14,12 +14,20 @@ import (
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
-// cli runs the homestaker command line as main does.
+// cli runs the homestaker command line as main does, on testHost.
 func cli(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(args, &out, &errb)
+	code = run(testHost(t), args, &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// testHost is this machine without a terminal to ask a password on, so
+// that a test run from one never waits for a password.
+func testHost(t *testing.T) *host {
+	h := thisHost()
+	h.passwordTTY = filepath.Join(t.TempDir(), "no-tty")
+	return h
 }
 
 // legacyTree writes a volume in the getting-started guide's layout, with

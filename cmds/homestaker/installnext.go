@@ -49,10 +49,11 @@ keeps what it had), 2 wrong usage`
 var installNextArgNames = map[string]string{"sign": "KEYFILE", "volume": "DIR"}
 
 type installOptions struct {
-	volume   string
-	src      string
-	signKey  string
-	previous bool
+	volume      string
+	src         string
+	signKey     string
+	previous    bool
+	passwordTTY string // where the key's password is asked
 }
 
 func parseInstallNextArgs(args []string, stdout, stderr io.Writer) (*installOptions, int) {
@@ -95,11 +96,12 @@ func isHTTP(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
-func runInstallNext(args []string, stdout, stderr io.Writer) int {
+func runInstallNext(h *host, args []string, stdout, stderr io.Writer) int {
 	o, code := parseInstallNextArgs(args, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
+	o.passwordTTY = h.passwordTTY
 	res, err := installNext(o, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "homestaker install-next: %v\n", err)
@@ -167,7 +169,7 @@ func installNext(o *installOptions, out io.Writer) (res *installResult, err erro
 	var key *minisign.PrivateKey
 	if o.signKey != "" {
 		// Before the copy: a wrong password should not cost a download.
-		k, err := loadSecretKey(o.signKey)
+		k, err := loadSecretKey(o.signKey, o.passwordTTY)
 		if err != nil {
 			return nil, fmt.Errorf("--sign: %v", err)
 		}

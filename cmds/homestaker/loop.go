@@ -22,6 +22,12 @@ type loopDevice struct {
 // take the device LOOP_CTL_GET_FREE named before we configure it (EBUSY):
 // then ask again.
 func attachLoop(image string) (*loopDevice, error) {
+	return attachLoopWith(image, unix.IoctlLoopConfigure)
+}
+
+// attachLoopWith is attachLoop with configure in LOOP_CONFIGURE's place:
+// a test passes one that fails as a kernel before 5.8 does.
+func attachLoopWith(image string, configure func(fd int, c *unix.LoopConfig) error) (*loopDevice, error) {
 	backing, err := os.OpenFile(image, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
@@ -44,7 +50,7 @@ func attachLoop(image string) (*loopDevice, error) {
 		if err != nil {
 			return nil, fmt.Errorf("attaching %s: %v", image, err)
 		}
-		err = configureLoop(f, backing, image)
+		err = configureLoop(f, backing, image, configure)
 		if err == nil {
 			return &loopDevice{Path: path, f: f}, nil
 		}
@@ -69,20 +75,17 @@ func openLoop(path string, n int) (*os.File, error) {
 	return f, err
 }
 
-// ioctlLoopConfigure is replaced in a test to take the fallback.
-var ioctlLoopConfigure = unix.IoctlLoopConfigure
-
-// configureLoop uses LOOP_CONFIGURE (Linux 5.8), which sets file and
-// flags in one step, and falls back to LOOP_SET_FD and LOOP_SET_STATUS64
-// on older kernels.
-func configureLoop(loop, backing *os.File, name string) error {
+// configureLoop uses LOOP_CONFIGURE (Linux 5.8, through configure), which
+// sets file and flags in one step, and falls back to LOOP_SET_FD and
+// LOOP_SET_STATUS64 on older kernels.
+func configureLoop(loop, backing *os.File, name string, configure func(fd int, c *unix.LoopConfig) error) error {
 	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_AUTOCLEAR}
 	if abs, err := filepath.Abs(name); err == nil {
 		name = abs
 	}
 	copy(info.File_name[:len(info.File_name)-1], name)
 	cfg := unix.LoopConfig{Fd: uint32(backing.Fd()), Info: info}
-	err := ioctlLoopConfigure(int(loop.Fd()), &cfg)
+	err := configure(int(loop.Fd()), &cfg)
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOTTY) {
 		return err
 	}

@@ -21,7 +21,19 @@ const (
 
 type command struct {
 	name, args, summary string
-	run                 func(args []string, stdout, stderr io.Writer) int // nil: not in this build yet
+	run                 func(h *host, args []string, stdout, stderr io.Writer) int // nil: not in this build yet
+}
+
+// host is what the commands read from the machine they run on: main
+// passes thisHost(), tests their own.
+type host struct {
+	procCmdline string     // the running kernel's command line, for chainload's console=
+	geteuid     func() int // chainload's check for root
+	passwordTTY string     // where install-next asks for a minisign key's password
+}
+
+func thisHost() *host {
+	return &host{procCmdline: "/proc/cmdline", geteuid: os.Geteuid, passwordTTY: "/dev/tty"}
 }
 
 var commands = []command{
@@ -40,10 +52,10 @@ func usage(w io.Writer) {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(thisHost(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(h *host, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
@@ -64,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "homestaker %s: not available in this build yet\n", c.name)
 			return exitUsage
 		}
-		return c.run(args[1:], stdout, stderr)
+		return c.run(h, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "homestaker: unknown command %q\n\n", args[0])
 	usage(stderr)

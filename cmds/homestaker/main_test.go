@@ -7,6 +7,7 @@ import (
 )
 
 func TestUsageAndExitStatus(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -18,7 +19,7 @@ func TestUsageAndExitStatus(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 	} {
 		var out, errb bytes.Buffer
-		code := run(tc.args, &out, &errb)
+		code := run(testHost(t), tc.args, &out, &errb)
 		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.out) {
 			t.Errorf("run(%q) = %d, %q%q; want %d and %q", tc.args, code, out.String(), errb.String(), tc.code, tc.out)
 		}

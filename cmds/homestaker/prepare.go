@@ -111,7 +111,7 @@ func parsePrepareArgs(args []string, stdout, stderr io.Writer) (*prepareOptions,
 	return o, -1
 }
 
-func runPrepare(args []string, stdout, stderr io.Writer) int {
+func runPrepare(_ *host, args []string, stdout, stderr io.Writer) int {
 	o, code := parsePrepareArgs(args, stdout, stderr)
 	if code >= 0 {
 		return code

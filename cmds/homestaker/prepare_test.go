@@ -444,11 +444,8 @@ func TestPrepareRefusesPlainDirectory(t *testing.T) {
 func TestLoopSetFDFallback(t *testing.T) {
 	needRoot(t)
 	img := newImage(t)
-	saved := ioctlLoopConfigure
-	ioctlLoopConfigure = func(int, *unix.LoopConfig) error { return unix.EINVAL }
-	t.Cleanup(func() { ioctlLoopConfigure = saved })
 	prepareOK(t, img)
-	loop, err := attachLoop(img)
+	loop, err := attachLoopWith(img, func(int, *unix.LoopConfig) error { return unix.EINVAL })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,6 +457,14 @@ func TestLoopSetFDFallback(t *testing.T) {
 	info, err := unix.IoctlLoopGetStatus64(int(loop.f.Fd()))
 	if err != nil || info.Flags&unix.LO_FLAGS_AUTOCLEAR == 0 {
 		t.Errorf("LOOP_GET_STATUS64 = %+v, %v; want autoclear set", info, err)
+	}
+	// The device holds the image: the volume prepare made mounts from it.
+	dir := t.TempDir()
+	if err := unix.Mount(loop.Path, dir, "btrfs", unix.MS_RDONLY, "subvolid=5"); err != nil {
+		t.Fatalf("mount %s: %v", loop.Path, err)
+	}
+	if err := unix.Unmount(dir, 0); err != nil {
+		t.Error(err)
 	}
 }
 

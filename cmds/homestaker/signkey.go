@@ -19,13 +19,10 @@ import (
 // scripts; without it the password is asked on the terminal.
 const passwordEnv = "HOMESTAKER_MINISIGN_PASSWORD"
 
-// passwordTTY is where the password is asked; tests point it elsewhere so
-// that a test run from a terminal never waits for one.
-var passwordTTY = "/dev/tty"
-
 // loadSecretKey reads a minisign secret key file as minisign -G writes it,
-// encrypted (the password from passwordEnv or the terminal) or not (-W).
-func loadSecretKey(file string) (minisign.PrivateKey, error) {
+// encrypted (the password from passwordEnv or asked on the terminal tty)
+// or not (-W).
+func loadSecretKey(file, tty string) (minisign.PrivateKey, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return minisign.PrivateKey{}, err
@@ -40,7 +37,7 @@ func loadSecretKey(file string) (minisign.PrivateKey, error) {
 		}
 		return k, nil
 	}
-	pw, err := keyPassword(file)
+	pw, err := keyPassword(file, tty)
 	if err != nil {
 		return minisign.PrivateKey{}, err
 	}
@@ -51,17 +48,17 @@ func loadSecretKey(file string) (minisign.PrivateKey, error) {
 	return k, nil
 }
 
-func keyPassword(file string) (string, error) {
+func keyPassword(file, ttyPath string) (string, error) {
 	if pw, ok := os.LookupEnv(passwordEnv); ok {
 		return pw, nil
 	}
-	tty, err := os.OpenFile(passwordTTY, os.O_RDWR, 0)
+	tty, err := os.OpenFile(ttyPath, os.O_RDWR, 0)
 	if err == nil && !term.IsTerminal(int(tty.Fd())) {
 		tty.Close()
 		err = errors.New("not a terminal")
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s is encrypted and there is no password: set %s, or run from a terminal to be asked (%s: %v)", file, passwordEnv, passwordTTY, err)
+		return "", fmt.Errorf("%s is encrypted and there is no password: set %s, or run from a terminal to be asked (%s: %v)", file, passwordEnv, ttyPath, err)
 	}
 	defer tty.Close()
 	fmt.Fprintf(tty, "password for %s: ", file)

@@ -72,8 +72,10 @@ func tlsServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
+// The TLS tests go through File and Small as the init calls them: with
+// the real backoff (a refusal is not retried) and memory checks.
 func TestTLSTrustedBundle(t *testing.T) {
-	setup(t)
+	t.Parallel()
 	srv := tlsServer(t)
 	c, err := Client(writeCA(t, otherCA(t), srv.Certificate()))
 	if err != nil {
@@ -90,7 +92,7 @@ func TestTLSTrustedBundle(t *testing.T) {
 }
 
 func TestTLSUntrusted(t *testing.T) {
-	setup(t)
+	t.Parallel()
 	srv := tlsServer(t)
 	bundle := writeCA(t, otherCA(t))
 	c, err := Client(bundle)
@@ -109,10 +111,10 @@ func TestTLSUntrusted(t *testing.T) {
 }
 
 func TestTLSHostTrustIsNotUsed(t *testing.T) {
+	t.Parallel()
 	// Go's own test roots or the host's would never verify httptest's
 	// certificate anyway; what matters is that a bundle we cannot use does
 	// not fall back to them, and does not stop http.
-	setup(t)
 	srv := tlsServer(t)
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))

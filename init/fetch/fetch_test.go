@@ -16,20 +16,23 @@ import (
 	"time"
 )
 
-// setup makes retries fast and the machine's memory a known 8 GiB.
-func setup(t *testing.T) *http.Client {
+// testFetcher is File and Small over c with fast retries, on a machine
+// with a known 8 GiB of memory.
+func testFetcher(c *http.Client) *fetcher {
+	fe := newFetcher(c)
+	fe.backoffMin, fe.backoffMax = time.Millisecond, 5*time.Millisecond
+	fe.memAvailable = func() (int64, error) { return 8 << 30, nil }
+	return fe
+}
+
+// setup is a testFetcher over a client without a CA bundle.
+func setup(t *testing.T) *fetcher {
 	t.Helper()
-	oldMin, oldMax, oldMem, oldStall := backoffMin, backoffMax, memAvailable, stallTimeout
-	backoffMin, backoffMax = time.Millisecond, 5*time.Millisecond
-	memAvailable = func() (int64, error) { return 8 << 30, nil }
-	t.Cleanup(func() {
-		backoffMin, backoffMax, memAvailable, stallTimeout = oldMin, oldMax, oldMem, oldStall
-	})
 	c, err := Client(filepath.Join(t.TempDir(), "no-bundle.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return testFetcher(c)
 }
 
 // source is a deterministic "initrd" of n bytes.
@@ -89,11 +92,11 @@ var modTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // fetchFile runs File into a temporary directory and returns the file's
 // bytes and every progress report.
-func fetchFile(t *testing.T, c *http.Client, url string) ([]byte, []Progress, error) {
+func fetchFile(t *testing.T, fe *fetcher, url string) ([]byte, []Progress, error) {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "initrd.zst")
 	var reports []Progress
-	n, err := File(context.Background(), c, url, dst, func(p Progress) { reports = append(reports, p) })
+	n, err := fe.file(context.Background(), url, dst, func(p Progress) { reports = append(reports, p) })
 	if err != nil {
 		if _, serr := os.Stat(dst); !os.IsNotExist(serr) {
 			t.Errorf("after a failure %s is still there (%v)", dst, serr)
@@ -119,7 +122,8 @@ func lastReport(t *testing.T, reports []Progress) Progress {
 }
 
 func TestFilePlain(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	src := source(1, 3<<20+17)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"v1"`)
@@ -129,7 +133,7 @@ func TestFilePlain(t *testing.T) {
 
 	dst := filepath.Join(t.TempDir(), "initrd.zst")
 	var reports []Progress
-	n, err := File(context.Background(), c, srv.URL+"/boot/initrd.zst", dst, func(p Progress) { reports = append(reports, p) })
+	n, err := fe.file(context.Background(), srv.URL+"/boot/initrd.zst", dst, func(p Progress) { reports = append(reports, p) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +159,8 @@ func TestFilePlain(t *testing.T) {
 }
 
 func TestFileReplacesExisting(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	src := source(2, 1000)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "k", modTime, bytes.NewReader(src))
@@ -165,7 +170,7 @@ func TestFileReplacesExisting(t *testing.T) {
 	if err := os.WriteFile(dst, source(3, 5000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := File(context.Background(), c, srv.URL+"/bzImage", dst, nil); err != nil {
+	if _, err := fe.file(context.Background(), srv.URL+"/bzImage", dst, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, src) {
@@ -174,7 +179,8 @@ func TestFileReplacesExisting(t *testing.T) {
 }
 
 func TestFileUnknownSize(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	src := source(4, 200_000)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for chunk := range slices(src, 10_000) {
@@ -183,7 +189,7 @@ func TestFileUnknownSize(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	got, reports, err := fetchFile(t, c, srv.URL+"/initrd")
+	got, reports, err := fetchFile(t, fe, srv.URL+"/initrd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +217,8 @@ func slices(b []byte, n int) func(func([]byte) bool) {
 }
 
 func TestFileResumesAfterDrops(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	src := source(5, 1<<20)
 	q := len(src) / 4
 	var reqs requests
@@ -226,7 +233,7 @@ func TestFileResumesAfterDrops(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	got, reports, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	got, reports, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +270,8 @@ func TestFileResumesAfterDrops(t *testing.T) {
 }
 
 func TestFileResumesWithLastModified(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	src := source(6, 100_000)
 	var reqs requests
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +282,7 @@ func TestFileResumesWithLastModified(t *testing.T) {
 		http.ServeContent(out, r, "initrd.zst", modTime, bytes.NewReader(src)) // no ETag
 	}))
 	defer srv.Close()
-	got, reports, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	got, reports, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +299,8 @@ func TestFileResumesWithLastModified(t *testing.T) {
 }
 
 func TestFileServerIgnoresRange(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	src := source(7, 500_000)
 	var reqs requests
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -304,7 +313,7 @@ func TestFileServerIgnoresRange(t *testing.T) {
 		out.Write(src) // always 200, whole file
 	}))
 	defer srv.Close()
-	got, reports, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	got, reports, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +329,8 @@ func TestFileServerIgnoresRange(t *testing.T) {
 }
 
 func TestFileChangedOnServer(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	v1, v2 := source(8, 400_000), source(9, 300_000)
 	var reqs requests
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +344,7 @@ func TestFileChangedOnServer(t *testing.T) {
 		http.ServeContent(w, r, "initrd.zst", modTime.Add(time.Hour), bytes.NewReader(v2))
 	}))
 	defer srv.Close()
-	got, reports, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	got, reports, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +361,9 @@ func TestFileChangedOnServer(t *testing.T) {
 }
 
 func TestFileStallResumes(t *testing.T) {
-	c := setup(t)
-	stallTimeout = 100 * time.Millisecond
+	t.Parallel()
+	fe := setup(t)
+	fe.stallTimeout = 100 * time.Millisecond
 	src := source(10, 100_000)
 	var reqs requests
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -369,7 +380,7 @@ func TestFileStallResumes(t *testing.T) {
 		http.ServeContent(w, r, "initrd.zst", modTime, bytes.NewReader(src))
 	}))
 	defer srv.Close()
-	got, reports, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	got, reports, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,8 +399,9 @@ func TestFileStallResumes(t *testing.T) {
 }
 
 func TestFileTooLargeForMemory(t *testing.T) {
-	c := setup(t)
-	memAvailable = func() (int64, error) { return 1 << 30, nil }
+	t.Parallel()
+	fe := setup(t)
+	fe.memAvailable = func() (int64, error) { return 1 << 30, nil }
 	var reqs requests
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reqs.add(r)
@@ -403,7 +415,7 @@ func TestFileTooLargeForMemory(t *testing.T) {
 	}))
 	defer srv.Close()
 	start := time.Now()
-	_, _, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	_, _, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err == nil {
 		t.Fatal("a 5 GiB download on a 1 GiB machine was accepted")
 	}
@@ -421,48 +433,51 @@ func TestFileTooLargeForMemory(t *testing.T) {
 }
 
 func TestFileUnknownSizeTooLarge(t *testing.T) {
-	c := setup(t)
-	memAvailable = func() (int64, error) { return 10 << 20, nil }
+	t.Parallel()
+	fe := setup(t)
+	fe.memAvailable = func() (int64, error) { return 10 << 20, nil }
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("chunk"))
 		w.(http.Flusher).Flush()
 	}))
 	defer srv.Close()
-	_, _, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	_, _, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err == nil || !strings.Contains(err.Error(), "only 10.0 MiB of memory is available") {
 		t.Fatalf("err = %v, want a refusal naming the memory", err)
 	}
 }
 
 func TestFileNoSpace(t *testing.T) {
-	c := setup(t)
-	old := spaceAvailable
-	spaceAvailable = func(string) (int64, error) { return 1 << 20, nil }
-	t.Cleanup(func() { spaceAvailable = old })
+	t.Parallel()
+	fe := setup(t)
+	fe.spaceAvailable = func(string) (int64, error) { return 1 << 20, nil }
 	src := source(11, 2<<20)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeContent(w, r, "initrd.zst", modTime, bytes.NewReader(src))
 	}))
 	defer srv.Close()
-	_, _, err := fetchFile(t, c, srv.URL+"/initrd.zst")
+	_, _, err := fetchFile(t, fe, srv.URL+"/initrd.zst")
 	if err == nil || !strings.Contains(err.Error(), "2.0 MiB (2097152 bytes) does not fit in ") || !strings.Contains(err.Error(), "only 1.0 MiB free there") {
 		t.Fatalf("err = %v, want a refusal naming the filesystem", err)
 	}
 }
 
 func TestFileNotFound(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	_, _, err := fetchFile(t, c, srv.URL+"/boot/initrd.zst")
+	_, _, err := fetchFile(t, fe, srv.URL+"/boot/initrd.zst")
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "HTTP 404 Not Found (1 attempt)") {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestFileCancelStopsRetries(t *testing.T) {
-	c := setup(t)
-	backoffMin, backoffMax = 250*time.Millisecond, 8*time.Second // the real ones
+	t.Parallel()
+	fe := setup(t)
+	prod := newFetcher(nil)
+	fe.backoffMin, fe.backoffMax = prod.backoffMin, prod.backoffMax // the real ones
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	}))
@@ -470,7 +485,7 @@ func TestFileCancelStopsRetries(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var canceled time.Time
 	time.AfterFunc(600*time.Millisecond, func() { canceled = time.Now(); cancel() })
-	_, err := File(ctx, c, srv.URL+"/initrd.zst", filepath.Join(t.TempDir(), "initrd.zst"), nil)
+	_, err := fe.file(ctx, srv.URL+"/initrd.zst", filepath.Join(t.TempDir(), "initrd.zst"), nil)
 	if late := time.Since(canceled); late > 200*time.Millisecond {
 		t.Errorf("File returned %v after the cancel", late)
 	}
@@ -485,7 +500,8 @@ func TestFileCancelStopsRetries(t *testing.T) {
 }
 
 func TestFileCancelDuringBody(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1000000")
 		w.Write(make([]byte, 1000))
@@ -499,14 +515,15 @@ func TestFileCancelDuringBody(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := File(ctx, c, srv.URL+"/initrd.zst", filepath.Join(t.TempDir(), "initrd.zst"), nil)
+	_, err := fe.file(ctx, srv.URL+"/initrd.zst", filepath.Join(t.TempDir(), "initrd.zst"), nil)
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 		t.Fatalf("after %v: err = %v", time.Since(start), err)
 	}
 }
 
 func TestErrorsHideUserinfo(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	var user, pass string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pass, _ = r.BasicAuth()
@@ -515,8 +532,8 @@ func TestErrorsHideUserinfo(t *testing.T) {
 	defer srv.Close()
 	u := strings.Replace(srv.URL, "http://", "http://operator:s3cret@", 1) + "/boot/current/kexec-boot"
 	for name, err := range map[string]error{
-		"Small": func() error { _, err := Small(context.Background(), c, u, 1<<20); return err }(),
-		"File":  func() error { _, _, err := fetchFile(t, c, u); return err }(),
+		"Small": func() error { _, err := fe.small(context.Background(), u, 1<<20); return err }(),
+		"File":  func() error { _, _, err := fetchFile(t, fe, u); return err }(),
 	} {
 		if err == nil {
 			t.Fatalf("%s: no error", name)
@@ -532,6 +549,7 @@ func TestErrorsHideUserinfo(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"http://10.0.0.1/boot/current":             "http://10.0.0.1/boot/current",
 		"https://u:p@boot.lan:8443/x/initrd.zst":   "https://boot.lan:8443/x/initrd.zst",
@@ -550,6 +568,7 @@ func TestRedact(t *testing.T) {
 }
 
 func TestParseContentRange(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in           string
 		start, total int64
@@ -573,13 +592,14 @@ func TestParseContentRange(t *testing.T) {
 }
 
 func TestBadURL(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	for _, u := range []string{"http://op:s3cret@host:port/x", "ftp://op:s3cret@host/x", "http://op:s3cret@[::1/x"} {
-		_, err := Small(context.Background(), c, u, 100)
+		_, err := fe.small(context.Background(), u, 100)
 		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "bad URL") || !strings.Contains(err.Error(), "(1 attempt)") {
 			t.Errorf("Small(%q): %v", u, err)
 		}
-		_, err = File(context.Background(), c, u, filepath.Join(t.TempDir(), "x"), nil)
+		_, err = fe.file(context.Background(), u, filepath.Join(t.TempDir(), "x"), nil)
 		if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "bad URL") {
 			t.Errorf("File(%q): %v", u, err)
 		}
@@ -587,10 +607,11 @@ func TestBadURL(t *testing.T) {
 }
 
 func TestLocalErrorIsNotAbsent(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("x")) }))
 	defer srv.Close()
-	_, err := File(context.Background(), c, srv.URL+"/x", filepath.Join(t.TempDir(), "missing-dir", "x"), nil)
+	_, err := fe.file(context.Background(), srv.URL+"/x", filepath.Join(t.TempDir(), "missing-dir", "x"), nil)
 	if err == nil || errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v: a missing local directory must not read as a missing remote file", err)
 	}

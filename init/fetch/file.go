@@ -13,7 +13,7 @@ import (
 )
 
 // checkEvery is how often a body of unknown size re-checks free memory.
-var checkEvery int64 = 64 << 20
+const checkEvery = 64 << 20
 
 // File downloads url into dst (created 0600, replaced if present) and
 // returns its size. A broken connection is resumed with a Range request;
@@ -25,6 +25,10 @@ var checkEvery int64 = 64 << 20
 // hears at most every 500 ms, at each retry and at the end. On failure dst
 // is removed: in tmpfs it would hold memory.
 func File(ctx context.Context, c *http.Client, url, dst string, progress func(Progress)) (int64, error) {
+	return newFetcher(c).file(ctx, url, dst, progress)
+}
+
+func (fe *fetcher) file(ctx context.Context, url, dst string, progress func(Progress)) (int64, error) {
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("GET %s: %v", Redact(url), err)
@@ -34,7 +38,7 @@ func File(ctx context.Context, c *http.Client, url, dst string, progress func(Pr
 		return 0, fmt.Errorf("GET %s: %v", Redact(url), err)
 	}
 	d := &download{
-		c:       c,
+		fe:      fe,
 		url:     url,
 		dst:     dst,
 		f:       f,
@@ -43,7 +47,7 @@ func File(ctx context.Context, c *http.Client, url, dst string, progress func(Pr
 		buf:     make([]byte, 1<<20),
 		meter:   newMeter(Redact(url), progress, time.Now()),
 	}
-	err = retry(ctx, Redact(url), d.attempt, func(err error, _ time.Duration) {
+	err = fe.retry(ctx, Redact(url), d.attempt, func(err error, _ time.Duration) {
 		d.meter.retrying(time.Now(), err)
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -60,7 +64,7 @@ func File(ctx context.Context, c *http.Client, url, dst string, progress func(Pr
 // download is the state carried from one attempt to the next. Only the
 // goroutine running File touches it.
 type download struct {
-	c         *http.Client
+	fe        *fetcher
 	url       string
 	dst       string
 	f         *os.File
@@ -88,7 +92,7 @@ func (d *download) attempt(ctx context.Context) (progressed bool, err error) {
 			req.Header.Set("If-Range", d.validator)
 		}
 	}
-	resp, err := d.c.Do(req)
+	resp, err := d.fe.c.Do(req)
 	if err != nil {
 		return false, transportFailure(err)
 	}
@@ -133,9 +137,9 @@ func (d *download) attempt(ctx context.Context) (progressed bool, err error) {
 	}
 
 	if d.checked != d.total {
-		room := checkRoomSoFar(d.done)
+		room := d.fe.checkRoomSoFar(d.done)
 		if d.total >= 0 {
-			room = checkRoom(d.dst, d.total-d.done)
+			room = d.fe.checkRoom(d.dst, d.total-d.done)
 		}
 		if room != nil {
 			return false, room
@@ -149,7 +153,7 @@ func (d *download) attempt(ctx context.Context) (progressed bool, err error) {
 // copyBody appends the body to the file, watching for a stall and, when
 // the size is unknown, for memory running out.
 func (d *download) copyBody(body io.Reader, cancel context.CancelFunc) (progressed bool, err error) {
-	watch := watchStall(cancel)
+	watch := watchStall(d.fe.stallTimeout, cancel)
 	defer watch.stop()
 	nextCheck := d.done + checkEvery
 	for {
@@ -163,7 +167,7 @@ func (d *download) copyBody(body io.Reader, cancel context.CancelFunc) (progress
 			progressed = true
 			d.meter.update(time.Now(), d.done, d.total, d.resumes)
 			if d.total < 0 && d.done >= nextCheck {
-				if err := checkRoomSoFar(d.done); err != nil {
+				if err := d.fe.checkRoomSoFar(d.done); err != nil {
 					return progressed, err
 				}
 				nextCheck = d.done + checkEvery

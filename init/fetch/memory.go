@@ -16,13 +16,6 @@ import (
 // cannot be reclaimed, and running out of memory in PID 1 panics the kernel.
 const memReserve = 64 << 20
 
-// Where File learns how much room there is; variables so that tests can
-// pretend a small machine.
-var (
-	memAvailable   = readMemAvailable
-	spaceAvailable = statfsAvailable
-)
-
 func readMemAvailable() (int64, error) {
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
@@ -115,8 +108,8 @@ const hintMemory = "a download is held in RAM (tmpfs) until kexec: give the mach
 // checkRoom refuses a download of size more bytes into dst before they
 // arrive: memory first, then the filesystem (a tmpfs has a size= limit,
 // half the RAM by default).
-func checkRoom(dst string, size int64) error {
-	avail, err := memAvailable()
+func (f *fetcher) checkRoom(dst string, size int64) error {
+	avail, err := f.memAvailable()
 	if err != nil {
 		return permanent(fmt.Errorf("cannot tell whether the download fits in memory: %v", err), "mount /proc")
 	}
@@ -127,7 +120,7 @@ func checkRoom(dst string, size int64) error {
 		return nil
 	}
 	dir := filepath.Dir(dst)
-	free, err := spaceAvailable(dir)
+	free, err := f.spaceAvailable(dir)
 	if err != nil {
 		return permanent(err, "check that the download directory exists")
 	}
@@ -139,8 +132,8 @@ func checkRoom(dst string, size int64) error {
 
 // checkRoomSoFar is the check for a body of unknown size, done bytes in:
 // the reserve must still be free.
-func checkRoomSoFar(done int64) error {
-	avail, err := memAvailable()
+func (f *fetcher) checkRoomSoFar(done int64) error {
+	avail, err := f.memAvailable()
 	if err != nil {
 		return permanent(fmt.Errorf("cannot tell whether the download fits in memory: %v", err), "mount /proc")
 	}

@@ -14,6 +14,7 @@ HugePages_Total:       0
 `
 
 func TestMemAvailable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, in string
 		want     int64
@@ -48,6 +49,7 @@ func TestMemAvailable(t *testing.T) {
 }
 
 func TestFits(t *testing.T) {
+	t.Parallel()
 	const (
 		MiB = int64(1) << 20
 		GiB = int64(1) << 30
@@ -77,6 +79,7 @@ func TestFits(t *testing.T) {
 }
 
 func TestThisMachinesMeminfo(t *testing.T) {
+	t.Parallel()
 	n, err := readMemAvailable()
 	if err != nil || n <= 0 {
 		t.Fatalf("readMemAvailable = %d, %v", n, err)

@@ -3,11 +3,13 @@ package fetch
 import (
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
 
 func TestProgressString(t *testing.T) {
+	t.Parallel()
 	const url = "http://10.0.0.1:8080/boot/current/initrd.zst"
 	for _, tc := range []struct {
 		p    Progress
@@ -41,6 +43,7 @@ func TestProgressString(t *testing.T) {
 }
 
 func TestMeter(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var reports []Progress
 	m := newMeter("http://h/initrd.zst", func(p Progress) { reports = append(reports, p) }, t0)
@@ -92,9 +95,37 @@ func TestMeter(t *testing.T) {
 	}
 }
 
+// A meter with nothing to report to keeps the same count and cadence as
+// one that reports: File passes nil when nobody listens.
 func TestMeterNilReport(t *testing.T) {
-	m := newMeter("http://h/x", nil, time.Now())
-	m.update(time.Now(), 1, 2, 0)
-	m.retrying(time.Now(), errors.New("x"))
-	m.finish(time.Now(), 2, 2, 0)
+	t.Parallel()
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var reports []Progress
+	heard := newMeter("http://h/x", func(p Progress) { reports = append(reports, p) }, t0)
+	silent := newMeter("http://h/x", nil, t0)
+	gone := errors.New("gone")
+	steps := []func(m *meter){
+		func(m *meter) { m.update(t0.Add(100*time.Millisecond), 1<<20, 4<<20, 0) },
+		func(m *meter) { m.update(t0.Add(300*time.Millisecond), 2<<20, 4<<20, 0) }, // within reportEvery: no report
+		func(m *meter) { m.retrying(t0.Add(400*time.Millisecond), gone) },
+		func(m *meter) { m.update(t0.Add(time.Second), 3<<20, 4<<20, 1) },
+		func(m *meter) { m.finish(t0.Add(2*time.Second), 4<<20, 4<<20, 1) },
+	}
+	for i, step := range steps {
+		step(heard)
+		step(silent)
+		if !reflect.DeepEqual(silent.p, heard.p) || silent.lastReport != heard.lastReport || len(silent.samples) != len(heard.samples) {
+			t.Errorf("step %d: without a report %+v (last %v), with one %+v (last %v)", i, silent.p, silent.lastReport, heard.p, heard.lastReport)
+		}
+	}
+	if len(reports) != 4 {
+		t.Errorf("%d reports, want 4 (the update within 500 ms of the first is not one)", len(reports))
+	}
+	want := Progress{URL: "http://h/x", Done: 4 << 20, Total: 4 << 20, Resumes: 1, Rate: 2 << 20, Finished: true}
+	if silent.p != want {
+		t.Errorf("the silent meter's last progress %+v, want %+v", silent.p, want)
+	}
+	if !silent.lastReport.Equal(t0.Add(2 * time.Second)) {
+		t.Errorf("the silent meter last reported at %v, want the finish", silent.lastReport)
+	}
 }

@@ -12,16 +12,30 @@ import (
 	"time"
 )
 
-// Backoff between attempts; variables so that tests run fast.
-var (
-	backoffMin = 250 * time.Millisecond
-	backoffMax = 8 * time.Second
-)
+// fetcher is what File and Small work with: the client, the backoff
+// between attempts, how long a body may stall, and where the room for a
+// download is read. Tests make their own.
+type fetcher struct {
+	c                      *http.Client
+	backoffMin, backoffMax time.Duration
+	// stallTimeout ends an attempt whose body has not moved for that
+	// long (a tunnel that went away leaves the TCP connection open), so
+	// that the next attempt resumes instead of waiting for the context.
+	stallTimeout   time.Duration
+	memAvailable   func() (int64, error)
+	spaceAvailable func(dir string) (int64, error)
+}
 
-// stallTimeout ends an attempt whose body has not moved for that long (a
-// tunnel that went away leaves the TCP connection open), so that the next
-// attempt resumes instead of waiting for the context.
-var stallTimeout = 30 * time.Second
+func newFetcher(c *http.Client) *fetcher {
+	return &fetcher{
+		c:              c,
+		backoffMin:     250 * time.Millisecond,
+		backoffMax:     8 * time.Second,
+		stallTimeout:   30 * time.Second,
+		memAvailable:   readMemAvailable,
+		spaceAvailable: statfsAvailable,
+	}
+}
 
 const hintServer = "check that the server is up and serves that directory"
 
@@ -142,8 +156,8 @@ func (e *fetchError) Unwrap() []error {
 // An attempt that moved the download forward resets the backoff: a link
 // that drops every minute still gets the file through. failed, if not nil,
 // hears each failure that will be retried and how long until then.
-func retry(ctx context.Context, shownURL string, attempt func(context.Context) (progressed bool, err error), failed func(err error, wait time.Duration)) error {
-	wait := backoffMin
+func (f *fetcher) retry(ctx context.Context, shownURL string, attempt func(context.Context) (progressed bool, err error), failed func(err error, wait time.Duration)) error {
+	wait := f.backoffMin
 	var last error
 	for n := 1; ; n++ {
 		progressed, err := attempt(ctx)
@@ -162,7 +176,7 @@ func retry(ctx context.Context, shownURL string, attempt func(context.Context) (
 			return &fetchError{url: shownURL, attempts: n, err: err}
 		}
 		if progressed {
-			wait = backoffMin
+			wait = f.backoffMin
 		}
 		d := jitter(wait)
 		if failed != nil {
@@ -175,7 +189,7 @@ func retry(ctx context.Context, shownURL string, attempt func(context.Context) (
 			return &fetchError{url: shownURL, attempts: n, err: last, ended: ctx.Err()}
 		case <-t.C:
 		}
-		wait = min(2*wait, backoffMax)
+		wait = min(2*wait, f.backoffMax)
 	}
 }
 
@@ -188,28 +202,29 @@ func jitter(d time.Duration) time.Duration {
 	return d*3/4 + rand.N(d/2+1)
 }
 
-// stallWatch cancels an attempt whose body has not moved for stallTimeout.
+// stallWatch cancels an attempt whose body has not moved for timeout.
 type stallWatch struct {
+	timeout time.Duration
 	t       *time.Timer
 	stalled atomic.Bool // set by the timer's goroutine
 }
 
-func watchStall(cancel context.CancelFunc) *stallWatch {
-	w := &stallWatch{}
-	w.t = time.AfterFunc(stallTimeout, func() {
+func watchStall(timeout time.Duration, cancel context.CancelFunc) *stallWatch {
+	w := &stallWatch{timeout: timeout}
+	w.t = time.AfterFunc(timeout, func() {
 		w.stalled.Store(true)
 		cancel()
 	})
 	return w
 }
 
-func (w *stallWatch) moved() { w.t.Reset(stallTimeout) }
+func (w *stallWatch) moved() { w.t.Reset(w.timeout) }
 func (w *stallWatch) stop()  { w.t.Stop() }
 
 // readFailure names a body that broke off, after done bytes.
 func (w *stallWatch) readFailure(err error, done int64) error {
 	if w.stalled.Load() {
-		return retryable(fmt.Errorf("no data for %v after %s", stallTimeout, formatSize(float64(done))))
+		return retryable(fmt.Errorf("no data for %v after %s", w.timeout, formatSize(float64(done))))
 	}
 	return retryable(fmt.Errorf("connection lost after %s: %w", formatSize(float64(done)), err))
 }

@@ -13,10 +13,14 @@ import (
 // is an error. A 404 or 410 is an error wrapping fs.ErrNotExist, returned
 // at once, so that the caller can tell "absent" from a failure.
 func Small(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, error) {
+	return newFetcher(c).small(ctx, url, limit)
+}
+
+func (f *fetcher) small(ctx context.Context, url string, limit int64) ([]byte, error) {
 	shown := Redact(url)
 	var body []byte
-	err := retry(ctx, shown, func(ctx context.Context) (bool, error) {
-		b, err := getSmall(ctx, c, url, limit)
+	err := f.retry(ctx, shown, func(ctx context.Context) (bool, error) {
+		b, err := f.getSmall(ctx, url, limit)
 		if err != nil {
 			return false, err
 		}
@@ -29,14 +33,14 @@ func Small(ctx context.Context, c *http.Client, url string, limit int64) ([]byte
 	return body, nil
 }
 
-func getSmall(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, error) {
+func (f *fetcher) getSmall(ctx context.Context, url string, limit int64) ([]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := newGet(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.Do(req)
+	resp, err := f.c.Do(req)
 	if err != nil {
 		return nil, transportFailure(err)
 	}
@@ -49,7 +53,7 @@ func getSmall(ctx context.Context, c *http.Client, url string, limit int64) ([]b
 	if resp.ContentLength > limit {
 		return nil, tooLarge
 	}
-	watch := watchStall(cancel)
+	watch := watchStall(f.stallTimeout, cancel)
 	defer watch.stop()
 	read := limit
 	if read < math.MaxInt64 {

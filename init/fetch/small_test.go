@@ -12,7 +12,8 @@ import (
 )
 
 func TestSmall(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	const script = "#!/bin/sh\nkexec --load ${SCRIPT_DIR}/bzImage\n"
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +38,7 @@ func TestSmall(t *testing.T) {
 	defer srv.Close()
 	ctx := context.Background()
 
-	b, err := Small(ctx, c, srv.URL+"/boot/kexec-boot", 1<<20)
+	b, err := fe.small(ctx, srv.URL+"/boot/kexec-boot", 1<<20)
 	if err != nil || string(b) != script {
 		t.Fatalf("Small = %q, %v", b, err)
 	}
@@ -45,16 +46,16 @@ func TestSmall(t *testing.T) {
 		t.Errorf("%d requests, want 2 refused then 1 served", calls.Load())
 	}
 
-	_, err = Small(ctx, c, srv.URL+"/boot/SHA256SUMS", 1<<20)
+	_, err = fe.small(ctx, srv.URL+"/boot/SHA256SUMS", 1<<20)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("404: err = %v, want fs.ErrNotExist", err)
 	}
 
-	if b, err := Small(ctx, c, srv.URL+"/boot/big", 2048); err != nil || len(b) != 2048 {
+	if b, err := fe.small(ctx, srv.URL+"/boot/big", 2048); err != nil || len(b) != 2048 {
 		t.Errorf("exactly at the limit: %d bytes, %v", len(b), err)
 	}
 	for _, path := range []string{"/boot/big", "/boot/big-chunked"} {
-		_, err := Small(ctx, c, srv.URL+path, 1024)
+		_, err := fe.small(ctx, srv.URL+path, 1024)
 		if err == nil || !strings.Contains(err.Error(), "larger than the 1.0 KiB allowed") || !strings.Contains(err.Error(), "(1 attempt)") {
 			t.Errorf("%s over the limit: err = %v", path, err)
 		}
@@ -65,7 +66,8 @@ func TestSmall(t *testing.T) {
 }
 
 func TestSmallServerErrorIsNotAbsent(t *testing.T) {
-	c := setup(t)
+	t.Parallel()
+	fe := setup(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +77,7 @@ func TestSmallServerErrorIsNotAbsent(t *testing.T) {
 		http.Error(w, "boom", http.StatusInternalServerError)
 	}))
 	defer srv.Close()
-	_, err := Small(ctx, c, srv.URL+"/SHA256SUMS", 1<<20)
+	_, err := fe.small(ctx, srv.URL+"/SHA256SUMS", 1<<20)
 	if err == nil || errors.Is(err, fs.ErrNotExist) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}

@@ -254,7 +254,6 @@ func TestColdplugBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		k := newFakeKernel(t, ix)
-		k.delay = 0
 		m := &machine{k: k, devices: devices, extra: func(n int) []string { return []string{fmt.Sprintf("junk:%d", n)} }}
 		res, err := coldplug(context.Background(), ix, nil, m.scan, k.load, nil)
 		if err != nil || len(res.Modules) != 10 || len(m.rounds) != 10 {

@@ -62,7 +62,6 @@ func TestDebianClosure(t *testing.T) {
 		t.Fatalf("trimmed modules.dep has %d modules, want %d", len(tix.mods), len(mods))
 	}
 	k := newFakeKernel(t, tix)
-	k.delay = 0
 	ancestors := map[string]bool{"virtio_rng": true}
 	for _, d := range ix.mods[ix.byName["virtio_rng"]].Deps {
 		ancestors[d] = true
@@ -147,7 +146,6 @@ func TestDebianColdplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := newFakeKernel(t, tix)
-	k.delay = 0
 	for _, n := range []string{"virtio_net", "virtio_blk", "net_failover", "failover"} {
 		k.mustFollow(n, "virtio_rng")
 	}

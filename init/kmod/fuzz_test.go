@@ -74,7 +74,6 @@ func FuzzIndex(f *testing.F) {
 		// Modules whose name starts with f fail; the fake kernel checks the
 		// order, and nothing may be loaded after a failed hard dependency.
 		k := newFakeKernel(t, ix)
-		k.delay = 0
 		for _, m := range ix.mods {
 			if strings.HasPrefix(m.Name, "f") {
 				k.fail[m.Name] = syscall.ENOEXEC

@@ -22,7 +22,10 @@ type fakeKernel struct {
 	after map[string]map[string]bool // name -> modules that must have finished first
 	fail  map[string]error           // name -> what finit_module returns
 	block map[string]chan struct{}   // name -> held until closed
-	delay time.Duration              // per module
+	// meet holds each of these modules until all of them have started:
+	// modules free to load together must be loaded together.
+	meet []string
+	met  chan struct{} // closed once every module of meet has started
 
 	mu          sync.Mutex
 	started     []string        // in start order
@@ -39,7 +42,7 @@ func newFakeKernel(t *testing.T, ix *Index) *fakeKernel {
 		after:    make(map[string]map[string]bool),
 		fail:     make(map[string]error),
 		block:    make(map[string]chan struct{}),
-		delay:    time.Millisecond,
+		met:      make(chan struct{}),
 		finished: make(map[string]bool),
 	}
 	for _, m := range ix.mods {
@@ -78,12 +81,30 @@ func (k *fakeKernel) load(name, path string) error {
 	k.started = append(k.started, name)
 	k.inflight++
 	k.maxInflight = max(k.maxInflight, k.inflight)
+	meeting := slices.Contains(k.meet, name)
+	if meeting && !slices.ContainsFunc(k.meet, func(m string) bool { return !slices.Contains(k.started, m) }) {
+		select {
+		case <-k.met: // a module loaded twice, reported above
+		default:
+			close(k.met)
+		}
+	}
 	k.mu.Unlock()
 
 	if ch := k.block[name]; ch != nil {
 		<-ch
 	}
-	time.Sleep(k.delay)
+	if meeting {
+		select {
+		case <-k.met:
+		case <-time.After(5 * time.Second):
+			k.t.Errorf("load %s: %q were not loading at the same time", name, k.meet)
+		}
+	}
+	// finit_module takes time: wait for the clock to move, so that a
+	// module tried never reports a zero duration.
+	for start := time.Now(); !time.Now().After(start); {
+	}
 
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -121,6 +142,7 @@ func TestLoadOrder(t *testing.T) {
 	ix := testIndex(t)
 	k := newFakeKernel(t, ix)
 	k.softOrder()
+	k.meet = []string{"xor", "raid6_pq"} // both wait for virtio_rng only
 	var logged []string
 	res, err := load(context.Background(), ix, k.load, func(f string, a ...any) {
 		logged = append(logged, fmt.Sprintf(f, a...))

@@ -156,8 +156,13 @@ func FuzzParseSNTPResponse(f *testing.F) {
 		if len(b) < 48 || b[0]&7 != modeServer || r.Originate != sent || r.Stratum < 1 || r.Stratum > 15 || r.Leap == 3 || r.Transmit == 0 {
 			t.Fatalf("accepted a bad answer %x as %+v", b, r)
 		}
-		// Whatever the server says, the conversion must not panic.
-		_ = r.Transmit.Time()
-		_ = r.Receive.Time()
+		// Whatever the server says reads as a time that converts back to
+		// the same timestamp, but for the rounding to nanoseconds.
+		for _, ts := range []ntpTime{r.Transmit, r.Receive} {
+			back := toNTPTime(ts.Time())
+			if d := int64(back - ts); d < -3 || d > 3 {
+				t.Fatalf("%#x reads as %v, which converts back to %#x", uint64(ts), ts.Time(), uint64(back))
+			}
+		}
 	})
 }

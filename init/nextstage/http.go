@@ -20,10 +20,11 @@ import (
 // scriptLimit bounds what is read into memory for a script or checksum.
 const scriptLimit = 1 << 20
 
-// A source that does not answer at all within reachTimeout, or whose
-// download makes no progress for stallTimeout, is given up so that the
-// next source is tried: the boot must never wait without end.
-var (
+// A source that does not answer at all within reachTimeout (unless
+// Env.ReachTimeout says otherwise), or whose download makes no progress
+// for stallTimeout, is given up so that the next source is tried: the
+// boot must never wait without end.
+const (
 	reachTimeout = 30 * time.Second
 	stallTimeout = 60 * time.Second
 )
@@ -39,12 +40,16 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
+	reach := env.ReachTimeout
+	if reach == 0 {
+		reach = reachTimeout
+	}
 	get := func(name string) ([]byte, error) {
-		sctx, cancel := context.WithTimeout(ctx, reachTimeout)
+		sctx, cancel := context.WithTimeout(ctx, reach)
 		defer cancel()
 		b, err := fetch.Small(sctx, env.HTTP, base+name, scriptLimit)
 		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("%s did not answer within %s: %v", fetch.Redact(base+name), reachTimeout, err)
+			return nil, fmt.Errorf("%s did not answer within %s: %v", fetch.Redact(base+name), reach, err)
 		}
 		return b, err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
@@ -34,6 +35,9 @@ type Env struct {
 	// without a success mark is passed over when another source follows
 	// it. 0 turns boot counting off.
 	Tries int
+	// ReachTimeout is how long an HTTP source may not answer before the
+	// next source is tried; 0 is 30 s.
+	ReachTimeout time.Duration
 }
 
 // Loaded is a verified next stage ready for the handover.

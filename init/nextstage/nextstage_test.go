@@ -56,6 +56,7 @@ func src(path string) config.Source {
 }
 
 func TestLocateVerifiesAndFallsBack(t *testing.T) {
+	t.Parallel()
 	good := tree(t, true)
 	bad := tree(t, true)
 	if err := os.WriteFile(filepath.Join(bad, "initrd.zst"), []byte("tampered"), 0o644); err != nil {
@@ -78,6 +79,7 @@ func TestLocateVerifiesAndFallsBack(t *testing.T) {
 }
 
 func TestLocateNothingUsable(t *testing.T) {
+	t.Parallel()
 	_, err := Locate(context.Background(), []config.Source{src("/nonexistent"), {Kind: config.SourceVolume, Path: "/boot/current", Raw: "volume:/boot/current"}}, Env{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "initramfs:/nonexistent: no kexec-boot or netboot.ipxe") || !strings.Contains(err.Error(), "volume:/boot/current: the volume is not mounted") {
 		t.Fatalf("err = %v, want every source and why", err)
@@ -85,6 +87,7 @@ func TestLocateNothingUsable(t *testing.T) {
 }
 
 func TestLocateWithoutSumsWarns(t *testing.T) {
+	t.Parallel()
 	l, err := Locate(context.Background(), []config.Source{src(tree(t, false))}, Env{Mode: config.VerifyChecksum}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +100,10 @@ func TestLocateWithoutSumsWarns(t *testing.T) {
 
 // An HTTP source nobody answers is given up, and the boot goes on.
 func TestLocateHTTPUnreachableGivesUp(t *testing.T) {
-	defer func(d time.Duration) { reachTimeout = d }(reachTimeout)
-	reachTimeout = 300 * time.Millisecond
+	t.Parallel()
 	u := config.Source{Kind: config.SourceHTTP, URL: "http://127.0.0.1:9/tree/", Raw: "http://127.0.0.1:9/tree/"}
 	start := time.Now()
-	_, err := Locate(context.Background(), []config.Source{u}, Env{HTTP: http.DefaultClient, TmpDir: t.TempDir()}, nil)
+	_, err := Locate(context.Background(), []config.Source{u}, Env{HTTP: http.DefaultClient, TmpDir: t.TempDir(), ReachTimeout: 300 * time.Millisecond}, nil)
 	if err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:9/tree/") {
 		t.Fatalf("err = %v", err)
 	}
@@ -113,6 +115,7 @@ func TestLocateHTTPUnreachableGivesUp(t *testing.T) {
 // A tree whose kernel is not a bzImage is refused where a fallback can
 // still take over, not at the kexec.
 func TestLocateRefusesANonKernel(t *testing.T) {
+	t.Parallel()
 	bad := tree(t, false)
 	if err := os.WriteFile(filepath.Join(bad, "bzImage"), []byte("\x7fELF not a bzImage, a vmlinux"+strings.Repeat("x", 1024)), 0o644); err != nil {
 		t.Fatal(err)
@@ -149,6 +152,7 @@ func volumeTrees(t *testing.T) string {
 }
 
 func TestBootCountFallsBack(t *testing.T) {
+	t.Parallel()
 	top := volumeTrees(t)
 	current := filepath.Join(top, "boot/current")
 	env := Env{Volume: top, Mode: config.VerifyChecksum, Tries: 2}
@@ -192,6 +196,7 @@ func TestBootCountFallsBack(t *testing.T) {
 
 // The last source is booted whatever its count: it is the last resort.
 func TestBootCountSparesTheLastSource(t *testing.T) {
+	t.Parallel()
 	top := volumeTrees(t)
 	os.WriteFile(filepath.Join(top, "boot/current", bootcount.CountFile), []byte("9\n"), 0o644)
 	l, err := Locate(context.Background(), []config.Source{vol("/boot/current")}, Env{Volume: top, Mode: config.VerifyChecksum, Tries: 3}, nil)

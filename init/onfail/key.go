@@ -8,15 +8,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// consolePath is the terminal WaitKey reads.
-var consolePath = "/dev/console"
+// Console is the terminal a key press is read from.
+const Console = "/dev/console"
 
-// WaitKey returns nil when a key is pressed on the console, or ctx's error.
-// It puts the console in non-canonical mode for the wait, so that any key
-// counts, not only Enter, and restores it after. It fails at once when the
-// console is not a terminal.
-func WaitKey(ctx context.Context) error {
-	f, err := os.OpenFile(consolePath, os.O_RDONLY|unix.O_NOCTTY, 0)
+// WaitKey returns nil when a key is pressed on the terminal tty (Console in
+// the init), or ctx's error. It puts the terminal in non-canonical mode for
+// the wait, so that any key counts, not only Enter, and restores it after.
+// It fails at once when tty is not a terminal.
+func WaitKey(ctx context.Context, tty string) error {
+	f, err := os.OpenFile(tty, os.O_RDONLY|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("opening the console: %v", err)
 	}

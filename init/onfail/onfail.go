@@ -30,6 +30,9 @@ type Options struct {
 	Cancel <-chan string
 	// Rescue says how to reach the rescue SSH server, when it runs.
 	Rescue string
+	// Terminal is where a key press cancels the reboot countdown; ""
+	// is Console.
+	Terminal string
 }
 
 // Handle shows the banner for f and carries out the action. PID 1 must not
@@ -78,7 +81,11 @@ func Handle(con *console.Console, f *report.Failure, o Options) *control.Request
 func countdown(con *console.Console, o Options) (*control.Request, bool) {
 	ctx, stop := context.WithCancel(context.Background())
 	key := make(chan error, 1)
-	go func() { key <- WaitKey(ctx) }()
+	tty := o.Terminal
+	if tty == "" {
+		tty = Console
+	}
+	go func() { key <- WaitKey(ctx, tty) }()
 	waiting := true
 	// The key reader is done with the console (its mode restored) before
 	// the shell or the reboot.
@@ -172,9 +179,9 @@ func Shell() error {
 // with the console as its controlling terminal, so that ^C reaches it.
 // done is closed when it has exited.
 func startShell() (*exec.Cmd, <-chan struct{}, error) {
-	tty, err := os.OpenFile("/dev/console", os.O_RDWR, 0)
+	tty, err := os.OpenFile(Console, os.O_RDWR, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening /dev/console for the shell: %v", err)
+		return nil, nil, fmt.Errorf("opening %s for the shell: %v", Console, err)
 	}
 	sh := ShellPath()
 	cmd := exec.Command(sh)

@@ -230,6 +230,20 @@ func (r *Runner) runOne(ctx context.Context, s Stage, uptime func() time.Duratio
 	}
 	defer cancel()
 
+	// The deadline is set before the stage starts: it is watched from
+	// its first line on.
+	var timeout <-chan time.Time
+	if s.Timeout > 0 {
+		grace := r.Grace
+		if grace == 0 {
+			grace = 2 * time.Second
+		}
+		timer := time.NewTimer(s.Timeout + grace)
+		defer timer.Stop()
+		timeout = timer.C
+		r.setDeadline(s.Name, time.Now().Add(s.Timeout+grace))
+		defer r.setDeadline(s.Name, time.Time{})
+	}
 	errc := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -241,22 +255,10 @@ func (r *Runner) runOne(ctx context.Context, s Stage, uptime func() time.Duratio
 	}()
 
 	var err error
-	if s.Timeout > 0 {
-		grace := r.Grace
-		if grace == 0 {
-			grace = 2 * time.Second
-		}
-		timer := time.NewTimer(s.Timeout + grace)
-		r.setDeadline(s.Name, time.Now().Add(s.Timeout+grace))
-		defer r.setDeadline(s.Name, time.Time{})
-		select {
-		case err = <-errc:
-		case <-timer.C:
-			err = context.DeadlineExceeded
-		}
-		timer.Stop()
-	} else {
-		err = <-errc
+	select {
+	case err = <-errc:
+	case <-timeout: // nil without a timeout: never
+		err = context.DeadlineExceeded
 	}
 	st := rec.result()
 	dur := st.Duration

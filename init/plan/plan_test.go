@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +25,13 @@ func ok(context.Context, *Record) error { return nil }
 func TestConcurrentStagesAndOrder(t *testing.T) {
 	r, _, rep := newRunner()
 	var running, maxRunning, finished int32
+	// Each of the two waits for the other to start: a runner that runs
+	// them one after the other lets the first go after a while, with
+	// maxRunning 1.
+	var started sync.WaitGroup
+	started.Add(2)
+	bothIn := make(chan struct{})
+	go func() { started.Wait(); close(bothIn) }()
 	both := func(ctx context.Context, rec *Record) error {
 		n := atomic.AddInt32(&running, 1)
 		for {
@@ -32,7 +40,11 @@ func TestConcurrentStagesAndOrder(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		started.Done()
+		select {
+		case <-bothIn:
+		case <-time.After(5 * time.Second):
+		}
 		atomic.AddInt32(&finished, 1)
 		atomic.AddInt32(&running, -1)
 		return nil
@@ -90,9 +102,11 @@ func TestFailureSkipsDependantsOnly(t *testing.T) {
 
 func TestTimeoutOfStageIgnoringContext(t *testing.T) {
 	r, buf, _ := newRunner()
+	never := make(chan struct{}) // until the test ends
+	t.Cleanup(func() { close(never) })
 	f := r.Run(context.Background(), []Stage{
 		{Name: "network", Timeout: 20 * time.Millisecond, TimeoutKey: "homestaker.timeout.net", Run: func(context.Context, *Record) error {
-			time.Sleep(time.Hour)
+			<-never
 			return nil
 		}},
 	})

@@ -404,7 +404,13 @@ func TestOnLoginOncePerLogin(t *testing.T) {
 		n.waitLog(t, fmt.Sprintf("login %d", i))
 		_ = c.Close()
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Once the server is done with both connections, no more calls can
+	// come from them.
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(n.logText(), ": connection closed") < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not close both connections:\n%s", n.logText())
+		}
+	}
 	if got := n.logins.Load(); got != 2 {
 		t.Errorf("OnLogin called %d times for 2 logins", got)
 	}

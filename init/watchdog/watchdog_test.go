@@ -13,6 +13,7 @@ import (
 // The driver's ioctls are tested in the VM tests (QEMU's i6300esb); here,
 // what happens without one.
 func TestArmWithoutAWatchdog(t *testing.T) {
+	t.Parallel()
 	_, err := Arm(filepath.Join(t.TempDir(), "watchdog"), time.Minute)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Arm of a missing device: %v, want ErrNotExist", err)
@@ -29,11 +30,75 @@ func TestArmWithoutAWatchdog(t *testing.T) {
 	}
 }
 
+// A nil Dog is a machine without a watchdog: the init calls it as it
+// calls an armed one, and nothing happens. Watch never asks alive (there
+// are no pings to gate), and Stop and Keep succeed, in any order and as
+// often as the boot's paths call them.
 func TestNilDogIsSafe(t *testing.T) {
+	t.Parallel()
 	var d *Dog
+	asked := false
+	d.Watch(func() bool { asked = true; return false })
 	d.Hold()
 	d.Release()
-	if d.Stop() != nil || d.Keep() != nil {
-		t.Error("a nil Dog did something")
+	for _, end := range []struct {
+		name string
+		f    func() error
+	}{{"Stop", d.Stop}, {"Keep", d.Keep}, {"Stop", d.Stop}, {"Keep", d.Keep}} {
+		if err := end.f(); err != nil {
+			t.Errorf("%s of a nil Dog = %v, want nil", end.name, err)
+		}
 	}
+	if asked {
+		t.Error("a nil Dog asked whether the boot is alive")
+	}
+}
+
+// Keep closes the device without the magic close, so the watchdog runs on
+// across the kexec; Stop after it has nothing left to do.
+func TestKeepLeavesTheWatchdogRunning(t *testing.T) {
+	t.Parallel()
+	dev := filepath.Join(t.TempDir(), "watchdog")
+	d := onFile(t, dev)
+	if err := d.Keep(); err != nil {
+		t.Fatalf("Keep: %v", err)
+	}
+	if err := d.Stop(); err != nil {
+		t.Errorf("Stop after Keep: %v", err)
+	}
+	if b, _ := os.ReadFile(dev); len(b) != 0 {
+		t.Errorf("the kept device got %q, want nothing (no magic close)", b)
+	}
+}
+
+// Stop disarms with the magic close, once.
+func TestStopDisarms(t *testing.T) {
+	t.Parallel()
+	dev := filepath.Join(t.TempDir(), "watchdog")
+	d := onFile(t, dev)
+	if err := d.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := d.Keep(); err != nil {
+		t.Errorf("Keep after Stop: %v", err)
+	}
+	if err := d.Stop(); err != nil {
+		t.Errorf("Stop again: %v", err)
+	}
+	if b, _ := os.ReadFile(dev); string(b) != "V" {
+		t.Errorf("the stopped device got %q, want one magic close V", b)
+	}
+}
+
+// onFile is a Dog on a plain file, as Arm would make it on a driver that
+// takes every ioctl: its pings fail quietly (ENOTTY) and write nothing.
+func onFile(t *testing.T, dev string) *Dog {
+	t.Helper()
+	f, err := os.OpenFile(dev, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Dog{f: f, Timeout: 30 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{})}
+	go d.run()
+	return d
 }

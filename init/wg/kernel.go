@@ -17,11 +17,13 @@ import (
 // This file is the thin layer over the kernel: the TUN device and
 // netlink. Everything it is told to do was decided elsewhere.
 
-// tunPath is the TUN clone device (a variable for a test of its absence).
-var tunPath = "/dev/net/tun"
+// tunDevice is the TUN clone device.
+const tunDevice = "/dev/net/tun"
 
 // createTUN creates the kernel TUN interface name with the given MTU.
-func createTUN(name string, mtu int) (tun.Device, error) {
+// tunPath is where it first looks for the clone device, tunDevice but in
+// a test of its absence.
+func createTUN(tunPath, name string, mtu int) (tun.Device, error) {
 	noTUN := func(found string) error {
 		return report.Fail("the TUN device "+tunPath+", for the userspace WireGuard interface "+name,
 			found,

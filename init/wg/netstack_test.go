@@ -129,7 +129,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // netstackUp is Up with a netstack TUN: every step but the kernel's.
 // The returned Net is the node's own end of the tunnel.
 func netstackUp(ctx context.Context, conf *wgconf.Config, o Options, rec *plan.Record) (*Tunnel, *netstack.Net, error) {
-	t, resolved, err := newTunnel(ctx, conf, o.Resolve, rec)
+	t, resolved, err := newTunnel(ctx, conf, o, rec)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -424,7 +424,7 @@ func TestNoPeerWithEndpoint(t *testing.T) {
 }
 
 func TestUnresolvableEndpoints(t *testing.T) {
-	fastBackoff(t)
+	t.Parallel()
 	priv := genKey(t)
 	srv := startServer(t, serverAddr, nil, map[wgconf.Key]netip.Addr{priv.PublicKey(): nodeAddr})
 	gone := genKey(t).PublicKey()
@@ -439,7 +439,7 @@ func TestUnresolvableEndpoints(t *testing.T) {
 		wgconf.Peer{PublicKey: srv.pub(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.99.0.0/24")}, Endpoint: srv.endpoint()},
 	)
 	out, st, f := stage(t, 10*time.Second, func(ctx context.Context, rec *plan.Record) error {
-		tun, _, err := netstackUp(ctx, conf, Options{Resolve: resolve}, rec)
+		tun, _, err := netstackUp(ctx, conf, Options{Resolve: resolve, resolveWait: fastWait}, rec)
 		if err != nil {
 			return err
 		}
@@ -460,7 +460,7 @@ func TestUnresolvableEndpoints(t *testing.T) {
 	// No endpoint resolves: Up fails, naming them.
 	conf = nodeConf(priv, wgconf.Peer{PublicKey: gone, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.98.0.0/24")}, Endpoint: &wgconf.Endpoint{Host: "gone.test", Port: 51820}})
 	_, _, f = stage(t, 10*time.Second, func(ctx context.Context, rec *plan.Record) error {
-		_, _, err := netstackUp(ctx, conf, Options{Resolve: resolve}, rec)
+		_, _, err := netstackUp(ctx, conf, Options{Resolve: resolve, resolveWait: fastWait}, rec)
 		return err
 	})
 	if f == nil || !strings.Contains(f.Found, "gone.test:51820") || !strings.Contains(f.Expected, "resolved") {

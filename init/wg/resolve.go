@@ -12,11 +12,13 @@ import (
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
-// Backoff between attempts to resolve an endpoint, as wg(8) does it: one
-// second, growing by a fifth each time, at most twenty. wg(8) gives up
-// after 15 retries; here the stage's context is the bound. (Variables
-// for the tests.)
-var (
+// backoff is the wait between attempts to resolve an endpoint: first,
+// growing by a fifth each time, at most max.
+type backoff struct{ first, max time.Duration }
+
+// The stage's backoff is wg(8)'s: one second, at most twenty. wg(8) gives
+// up after 15 retries; here the stage's context is the bound.
+const (
 	resolveFirstWait = time.Second
 	resolveMaxWait   = 20 * time.Second
 )
@@ -30,9 +32,10 @@ type endpoint struct {
 
 // resolveEndpoints resolves the endpoint of every peer that has one,
 // concurrently, each retried until it resolves, the name is known not to
-// exist, or ctx ends. IP literals need no resolver. progress is told about
-// each failed attempt that will be retried.
-func resolveEndpoints(ctx context.Context, conf *wgconf.Config, resolve func(context.Context, string) ([]netip.Addr, error), progress func(format string, args ...any)) map[wgconf.Key]endpoint {
+// exist, or ctx ends, waiting as wait says between attempts. IP literals
+// need no resolver. progress is told about each failed attempt that will
+// be retried.
+func resolveEndpoints(ctx context.Context, conf *wgconf.Config, resolve func(context.Context, string) ([]netip.Addr, error), wait backoff, progress func(format string, args ...any)) map[wgconf.Key]endpoint {
 	out := make(map[wgconf.Key]endpoint, len(conf.Peers))
 	var mu sync.Mutex // guards out
 	var wg sync.WaitGroup
@@ -51,7 +54,7 @@ func resolveEndpoints(ctx context.Context, conf *wgconf.Config, resolve func(con
 		wg.Add(1)
 		go func(key wgconf.Key, ep wgconf.Endpoint) {
 			defer wg.Done()
-			e.Addr, e.Err = resolveEndpoint(ctx, ep, resolve, progress)
+			e.Addr, e.Err = resolveEndpoint(ctx, ep, resolve, wait, progress)
 			mu.Lock()
 			out[key] = e
 			mu.Unlock()
@@ -65,13 +68,13 @@ func resolveEndpoints(ctx context.Context, conf *wgconf.Config, resolve func(con
 // the resolver's first address (Go's resolver orders them as RFC 6724
 // says, which puts an address family without a route last) and stops at
 // once on an answer that the name does not exist.
-func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(context.Context, string) ([]netip.Addr, error), progress func(format string, args ...any)) (netip.AddrPort, error) {
+func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(context.Context, string) ([]netip.Addr, error), b backoff, progress func(format string, args ...any)) (netip.AddrPort, error) {
 	if resolve == nil {
 		resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		}
 	}
-	wait := resolveFirstWait
+	wait := b.first
 	for attempt := 1; ; attempt++ {
 		addrs, err := resolve(ctx, ep.Host)
 		if err == nil && len(addrs) > 0 {
@@ -95,7 +98,7 @@ func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(conte
 			return netip.AddrPort{}, fmt.Errorf("resolving %s: %v; gave up after %d attempt%s when the stage's time ran out", ep.Host, err, attempt, plural(attempt))
 		case <-t.C:
 		}
-		wait = min(resolveMaxWait, wait*6/5)
+		wait = min(b.max, wait*6/5)
 	}
 }
 

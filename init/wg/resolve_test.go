@@ -39,14 +39,11 @@ func (f *fakeResolver) resolve(ctx context.Context, host string) ([]netip.Addr, 
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
-func fastBackoff(t *testing.T) {
-	first, most := resolveFirstWait, resolveMaxWait
-	resolveFirstWait, resolveMaxWait = 5*time.Millisecond, 20*time.Millisecond
-	t.Cleanup(func() { resolveFirstWait, resolveMaxWait = first, most })
-}
+// fastWait is the tests' backoff: milliseconds where wg(8) waits seconds.
+var fastWait = backoff{5 * time.Millisecond, 20 * time.Millisecond}
 
 func TestResolveEndpoints(t *testing.T) {
-	fastBackoff(t)
+	t.Parallel()
 	timeout := &net.DNSError{Err: "i/o timeout", Name: "slow.example", IsTimeout: true, IsTemporary: true}
 	f := &fakeResolver{
 		fails: map[string]int{"slow.example": 3},
@@ -68,7 +65,7 @@ func TestResolveEndpoints(t *testing.T) {
 	}}
 	var mu sync.Mutex
 	var progress []string
-	got := resolveEndpoints(context.Background(), conf, f.resolve, func(format string, args ...any) {
+	got := resolveEndpoints(context.Background(), conf, f.resolve, fastWait, func(format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
 		progress = append(progress, format)
@@ -102,7 +99,7 @@ func TestResolveEndpoints(t *testing.T) {
 }
 
 func TestResolveGivesUpWithTheContext(t *testing.T) {
-	fastBackoff(t)
+	t.Parallel()
 	f := &fakeResolver{
 		fails: map[string]int{"down.example": 1 << 30},
 		err:   map[string]error{"down.example": errors.New("connection refused")},
@@ -110,7 +107,7 @@ func TestResolveGivesUpWithTheContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := resolveEndpoint(ctx, wgconf.Endpoint{Host: "down.example", Port: 1}, f.resolve, func(string, ...any) {})
+	_, err := resolveEndpoint(ctx, wgconf.Endpoint{Host: "down.example", Port: 1}, f.resolve, fastWait, func(string, ...any) {})
 	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "time ran out") {
 		t.Fatalf("error %v", err)
 	}

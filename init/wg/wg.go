@@ -40,6 +40,11 @@ type Options struct {
 	GatewayLink string
 	// Resolve resolves endpoint host names; nil is net.DefaultResolver.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+
+	// Set by tests: the TUN clone device ("" is tunDevice) and the wait
+	// between attempts to resolve an endpoint (zero is wg(8)'s).
+	tunPath     string
+	resolveWait backoff
 }
 
 // Tunnel is a running userspace WireGuard interface.
@@ -67,7 +72,7 @@ type Tunnel struct {
 // does not wait for a handshake: WaitHandshake does. Hooks (PreUp,
 // PostUp, PreDown, PostDown) are not run; one warning says so.
 func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder) (*Tunnel, error) {
-	t, resolved, err := newTunnel(ctx, conf, o.Resolve, rec)
+	t, resolved, err := newTunnel(ctx, conf, o, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +80,11 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder
 	if mtu == 0 {
 		mtu = DefaultMTU
 	}
-	tdev, err := createTUN(conf.Name, mtu)
+	tunPath := o.tunPath
+	if tunPath == "" {
+		tunPath = tunDevice
+	}
+	tdev, err := createTUN(tunPath, conf.Name, mtu)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +159,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder
 
 // newTunnel starts a Tunnel for conf: it says that the hooks are not run
 // and resolves the endpoints. Up and the tests share it.
-func newTunnel(ctx context.Context, conf *wgconf.Config, resolve func(context.Context, string) ([]netip.Addr, error), rec report.Recorder) (*Tunnel, map[wgconf.Key]netip.AddrPort, error) {
+func newTunnel(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder) (*Tunnel, map[wgconf.Key]netip.AddrPort, error) {
 	if conf == nil || conf.Name == "" {
 		return nil, nil, errors.New("wireguard: no configuration to bring up")
 	}
@@ -165,7 +174,11 @@ func newTunnel(ctx context.Context, conf *wgconf.Config, resolve func(context.Co
 		}
 		t.rec.Warn("%s.conf has %d hook%s (%s): PreUp/PostUp/PreDown/PostDown are not run at boot; the init sets up addresses, routes and DNS itself", conf.Name, n, plural(n), strings.Join(where, ", "))
 	}
-	t.endpoints = resolveEndpoints(ctx, conf, resolve, t.rec.Printf)
+	wait := o.resolveWait
+	if wait == (backoff{}) {
+		wait = backoff{resolveFirstWait, resolveMaxWait}
+	}
+	t.endpoints = resolveEndpoints(ctx, conf, o.Resolve, wait, t.rec.Printf)
 	resolved, err := t.resolvedEndpoints()
 	if err != nil {
 		return nil, nil, err
