@@ -7,7 +7,10 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
 	"time"
+
+	"github.com/homestaker/homestaker-boot/init/hostname"
 )
 
 // keySpec is one homestaker.* parameter. set applies a value to c, or
@@ -311,19 +314,8 @@ func checkHost(h string) (string, string) {
 		}
 		return h, ""
 	}
-	name := strings.TrimSuffix(h, ".")
-	if name == "" || len(name) > 253 {
+	if !hostname.IsDNSName(h) {
 		return "", "not a host name or IP address"
-	}
-	for _, l := range strings.Split(name, ".") {
-		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return "", "not a host name or IP address"
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return "", "not a host name or IP address"
-			}
-		}
 	}
 	return h, ""
 }
