@@ -88,14 +88,9 @@ func dumpSuper(t *testing.T, path string) map[string]string {
 
 func readImage(t *testing.T, path string) *Superblock {
 	t.Helper()
-	f, err := os.Open(path)
+	sb, err := ReadDevice(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sb, err := ReadSuperblock(f)
-	if err != nil {
-		t.Fatalf("ReadSuperblock(%s): %v", path, err)
+		t.Fatalf("ReadDevice(%s): %v", path, err)
 	}
 	return sb
 }
