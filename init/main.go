@@ -185,10 +185,3 @@ type boot struct {
 	runner   *plan.Runner // main, before the first run
 	planning atomic.Bool  // run; true while the plan runs and no break shell is open
 }
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}

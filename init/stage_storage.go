@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/english"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/storage"
 )
@@ -34,6 +35,6 @@ func (b *boot) storage(ctx context.Context, rec *plan.Record) error {
 	if v.Degraded {
 		state = ", DEGRADED"
 	}
-	rec.Summary("%s (%d of %d device%s: %s%s) mounted at %s, waited %dms for devices", v.Label, len(v.Devices), v.NumDevices, plural(int(v.NumDevices)), strings.Join(v.Devices, " "), state, cfg.Mnt, v.WaitedMS)
+	rec.Summary("%s (%d of %d %s: %s%s) mounted at %s, waited %dms for devices", v.Label, len(v.Devices), v.NumDevices, english.Plural(int(v.NumDevices), "device", "devices"), strings.Join(v.Devices, " "), state, cfg.Mnt, v.WaitedMS)
 	return nil
 }

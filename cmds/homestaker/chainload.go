@@ -20,6 +20,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/handover"
+	"github.com/homestaker/homestaker-boot/init/hostname"
 	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/nextstage"
 )
@@ -446,16 +447,12 @@ func ipParam(dev string, p netip.Prefix, gw netip.Addr, hostname string, dns []n
 	return "ip=" + c.String()
 }
 
-// validHostname is h when ip='s hostname field may hold it (as the init
-// checks it) and it names this machine, else "".
+// validHostname is h when ip='s hostname field may hold it (the init's
+// rule) and it names this machine, else "". "(none)", the kernel's name
+// for no name, fails the rule.
 func validHostname(h string) string {
-	if h == "" || h == "localhost" || h == "(none)" || len(h) > 64 {
+	if h == "localhost" || hostname.CheckKernel(h) != "" {
 		return ""
-	}
-	for _, r := range h {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return ""
-		}
 	}
 	return h
 }

@@ -225,7 +225,7 @@ func prepare(o *prepareOptions, out io.Writer) (res *prepareResult, err error) {
 		if err := mkfsBtrfs(o.device, o.label, o.force); err != nil {
 			return nil, err
 		}
-		sb, err := readSuperblock(o.device)
+		sb, err := btrfs.ReadDevice(o.device)
 		if err != nil {
 			return nil, fmt.Errorf("after mkfs.btrfs: %v", err)
 		}
@@ -308,15 +308,6 @@ func fill(o *prepareOptions, dir string, out io.Writer) (*prepareResult, error) 
 		}
 	}
 	return res, nil
-}
-
-func readSuperblock(device string) (*btrfs.Superblock, error) {
-	f, err := os.Open(device)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return btrfs.ReadSuperblock(f)
 }
 
 func humanSize(n int64) string {

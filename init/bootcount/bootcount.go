@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/english"
 	"github.com/homestaker/homestaker-boot/init/secret"
 )
 
@@ -67,7 +68,7 @@ func (s State) Exhausted(tries int) bool {
 
 // Why says why an exhausted tree is passed over, for the console.
 func (s State) Why(tries int) string {
-	return fmt.Sprintf("booted %d time%s without a success mark (%s; homestaker.tries=%d)", s.Count, plural(s.Count), SuccessFile, tries)
+	return fmt.Sprintf("booted %d %s without a success mark (%s; homestaker.tries=%d)", s.Count, english.Plural(s.Count, "time", "times"), SuccessFile, tries)
 }
 
 // Increment counts one more boot of the tree in dir, durably (written to a
@@ -95,11 +96,4 @@ func Reset(dir string) error {
 		}
 	}
 	return secret.SyncDir(dir)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

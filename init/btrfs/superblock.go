@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // SuperblockOffset is where the primary superblock starts on every member
@@ -161,6 +162,16 @@ func ReadSuperblock(r io.ReaderAt) (*Superblock, error) {
 	}
 	// n == len(buf): io.EOF at the very end of the device is fine.
 	return ParseSuperblock(buf)
+}
+
+// ReadDevice is ReadSuperblock of the device or image file at path.
+func ReadDevice(path string) (*Superblock, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadSuperblock(f)
 }
 
 func cString(b []byte) string {

@@ -88,14 +88,9 @@ func dumpSuper(t *testing.T, path string) map[string]string {
 
 func readImage(t *testing.T, path string) *Superblock {
 	t.Helper()
-	f, err := os.Open(path)
+	sb, err := ReadDevice(path)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sb, err := ReadSuperblock(f)
-	if err != nil {
-		t.Fatalf("ReadSuperblock(%s): %v", path, err)
+		t.Fatalf("ReadDevice(%s): %v", path, err)
 	}
 	return sb
 }
@@ -409,9 +404,9 @@ func TestChecksumVectors(t *testing.T) {
 		{"", "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"},
 		{"abc", "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"},
 	} {
-		got := blake2b256([]byte(c.in))
-		if hex.EncodeToString(got[:]) != c.want {
-			t.Errorf("blake2b256(%q) = %x, want %s", c.in, got, c.want)
+		got, err := checksum(CsumBLAKE2b, []byte(c.in))
+		if err != nil || hex.EncodeToString(got) != c.want {
+			t.Errorf("BLAKE2b checksum of %q = %x, %v; want %s", c.in, got, err, c.want)
 		}
 	}
 }

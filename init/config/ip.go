@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/hostname"
 )
 
 // The ip= grammar is the kernel's (Documentation/admin-guide/nfs/nfsroot.rst)
@@ -309,13 +311,8 @@ func ipNetmask(s string, client netip.Addr) (int, *ipError) {
 }
 
 func ipHostname(s string) (string, *ipError) {
-	if len(s) > 64 { // __NEW_UTS_LEN
-		return "", &ipError{field: 5, name: "hostname", text: s, reason: "is longer than 64 bytes"}
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return "", &ipError{field: 5, name: "hostname", text: s, reason: "may hold only letters, digits, '-', '.' and '_'"}
-		}
+	if r := hostname.CheckKernel(s); r != "" {
+		return "", &ipError{field: 5, name: "hostname", text: s, reason: r}
 	}
 	return s, nil
 }

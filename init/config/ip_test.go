@@ -51,6 +51,9 @@ func TestParseIP(t *testing.T) {
 		{"10.0.0.2:10.0.0.9:10.0.0.1:255.255.0.0::eth0:off",
 			IPConfig{Mode: IPStatic, Device: "eth0", Client: pfx("10.0.0.2/16"), Server: addr("10.0.0.9"), Gateway: addr("10.0.0.1")}},
 		{"10.0.0.2::10.0.0.1:24", IPConfig{Mode: IPStatic, Client: pfx("10.0.0.2/24"), Gateway: addr("10.0.0.1")}},
+		// The hostname field takes '_' (no RFC 1123 label rule) and 64 bytes.
+		{"10.0.0.2::10.0.0.1:24:node_1.lan::none", IPConfig{Mode: IPStatic, Client: pfx("10.0.0.2/24"), Gateway: addr("10.0.0.1"), Hostname: "node_1.lan"}},
+		{"10.0.0.2::10.0.0.1:24:" + strings.Repeat("h", 64) + "::none", IPConfig{Mode: IPStatic, Client: pfx("10.0.0.2/24"), Gateway: addr("10.0.0.1"), Hostname: strings.Repeat("h", 64)}},
 		{"10.0.0.2:0.0.0.0:10.0.0.1:255.255.255.252:::", IPConfig{Mode: IPStatic, Client: pfx("10.0.0.2/30"), Gateway: addr("10.0.0.1")}},
 		{"192.0.2.10:::32::eth0:", IPConfig{Mode: IPStatic, Device: "eth0", Client: pfx("192.0.2.10/32")}},
 		{"[::ffff:10.0.0.2]::10.0.0.1:24::eth0:none", IPConfig{Mode: IPStatic, Device: "eth0", Client: pfx("10.0.0.2/24"), Gateway: addr("10.0.0.1")}},

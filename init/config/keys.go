@@ -7,7 +7,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
 	"time"
+
+	"github.com/homestaker/homestaker-boot/init/hostname"
+	"github.com/homestaker/homestaker-boot/init/typo"
 )
 
 // keySpec is one homestaker.* parameter. set applies a value to c, or
@@ -311,19 +315,8 @@ func checkHost(h string) (string, string) {
 		}
 		return h, ""
 	}
-	name := strings.TrimSuffix(h, ".")
-	if name == "" || len(name) > 253 {
+	if !hostname.IsDNSName(h) {
 		return "", "not a host name or IP address"
-	}
-	for _, l := range strings.Split(name, ".") {
-		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return "", "not a host name or IP address"
-		}
-		for _, r := range l {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return "", "not a host name or IP address"
-			}
-		}
 	}
 	return h, ""
 }
@@ -421,51 +414,9 @@ func hasControl(s string) bool {
 func suggestKey(name string) string {
 	best, bestD := "", 3
 	for _, k := range keys {
-		if d := editDistance(name, k.name, bestD); d < bestD {
+		if d := typo.Distance(name, k.name, bestD); d < bestD {
 			best, bestD = k.name, d
 		}
 	}
 	return best
-}
-
-// editDistance is the optimal string alignment distance between a and b,
-// or limit when it is at least limit.
-func editDistance(a, b string, limit int) int {
-	if abs(len(a)-len(b)) >= limit {
-		return limit
-	}
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d := min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d = min(d, prev2[j-2]+1)
-			}
-			cur[j] = d
-			rowMin = min(rowMin, d)
-		}
-		if rowMin >= limit {
-			return limit
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return min(prev[len(b)], limit)
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
 }

@@ -17,43 +17,21 @@ import (
 // that names nothing loadable is ignored, as modprobe does. A wanted name
 // that is no module, alias or built-in module is an error naming it.
 func (ix *Index) Closure(wanted []string) ([]Module, error) {
-	sel := make(map[string]bool)
-	var add func(string)
-	add = func(n string) {
-		m, ok := ix.module(n)
-		if sel[n] || !ok {
-			return
-		}
-		sel[n] = true
-		for _, d := range m.Deps {
-			add(d)
-		}
-		pre, post := ix.softdepNames(n)
-		for _, q := range append(pre, post...) {
-			add(q)
-		}
-	}
-	var unknown []string
+	var want, unknown []string
 	for _, w := range wanted {
 		mods, _, ok := ix.lookup(w)
 		if !ok {
 			unknown = append(unknown, fmt.Sprintf("%q", w))
 			continue
 		}
-		for _, m := range mods {
-			add(m)
-		}
+		want = append(want, mods...)
 	}
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("kernel modules %s: no such module, alias or built-in module in %s (modules.dep, modules.alias, modules.builtin); check the names against that kernel version",
 			strings.Join(unknown, ", "), ix.dir)
 	}
 
-	names := make([]string, 0, len(sel))
-	for n := range sel {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := ix.closure(want, nil)
 	for _, n := range names {
 		m, _ := ix.module(n)
 		for i, d := range m.Deps {
@@ -74,6 +52,37 @@ func (ix *Index) Closure(wanted []string) ([]Module, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// closure returns, sorted, the modules of want with their hard
+// dependencies and softdeps, recursively, leaving out names that are no
+// module and those in tried: their dependencies were seen to then.
+func (ix *Index) closure(want []string, tried map[string]ModuleResult) []string {
+	sel := make(map[string]bool)
+	var add func(string)
+	add = func(n string) {
+		m, ok := ix.module(n)
+		if _, done := tried[n]; sel[n] || done || !ok {
+			return
+		}
+		sel[n] = true
+		for _, d := range m.Deps {
+			add(d)
+		}
+		pre, post := ix.softdepNames(n)
+		for _, q := range append(pre, post...) {
+			add(q)
+		}
+	}
+	for _, n := range want {
+		add(n)
+	}
+	out := make([]string, 0, len(sel))
+	for n := range sel {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // WriteTrimmed writes into dstDir an index for mods only (normally what

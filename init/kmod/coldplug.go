@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -52,7 +51,7 @@ func coldplug(ctx context.Context, ix *Index, always []string, scan func() ([]st
 				want = append(want, matchModalias(aliases, d)...)
 			}
 		}
-		set := ix.untried(want, tried)
+		set := ix.closure(want, tried)
 		want = nil
 		if len(set) == 0 {
 			break
@@ -79,35 +78,4 @@ func coldplug(ctx context.Context, ix *Index, always []string, scan func() ([]st
 		return res, errors.New("kernel modules: " + strings.Join(problems, "; "))
 	}
 	return res, nil
-}
-
-// untried returns, sorted, the modules of want with their hard
-// dependencies and softdeps, recursively, leaving out those in tried:
-// their dependencies were seen to then.
-func (ix *Index) untried(want []string, tried map[string]ModuleResult) []string {
-	sel := make(map[string]bool)
-	var add func(string)
-	add = func(n string) {
-		m, ok := ix.module(n)
-		if _, done := tried[n]; sel[n] || done || !ok {
-			return
-		}
-		sel[n] = true
-		for _, d := range m.Deps {
-			add(d)
-		}
-		pre, post := ix.softdepNames(n)
-		for _, q := range append(pre, post...) {
-			add(q)
-		}
-	}
-	for _, n := range want {
-		add(n)
-	}
-	out := make([]string, 0, len(sel))
-	for n := range sel {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 
+	"github.com/homestaker/homestaker-boot/init/english"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -60,13 +61,13 @@ func (l *linkRun) describe() string {
 		}
 		return s
 	case l.offers == 0:
-		s := fmt.Sprintf("%s: carrier, %d DHCP request%s without an answer", n, l.requests, plural(l.requests))
+		s := fmt.Sprintf("%s: carrier, %d DHCP %s without an answer", n, l.requests, english.Plural(l.requests, "request", "requests"))
 		if l.lastErr != "" {
 			s += " (last error: " + l.lastErr + ")"
 		}
 		return s
 	default:
-		s := fmt.Sprintf("%s: carrier, %d DHCP request%s, %d offer%s but no lease", n, l.requests, plural(l.requests), l.offers, plural(l.offers))
+		s := fmt.Sprintf("%s: carrier, %d DHCP %s, %d %s but no lease", n, l.requests, english.Plural(l.requests, "request", "requests"), l.offers, english.Plural(l.offers, "offer", "offers"))
 		if l.lastErr != "" {
 			s += " (last: " + l.lastErr + ")"
 		}
@@ -99,11 +100,4 @@ func failure(runs []*linkRun) *report.Failure {
 		action = "check the cable and the DHCP server, or set a static address with ip=<client>::<gw>:<mask>::<dev>:none; a slow network may need a longer homestaker.timeout.net="
 	}
 	return report.Fail(strings.Join(expected, ", or "), strings.Join(found, "; "), action)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/homestaker/homestaker-boot/init/hostname"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
@@ -101,19 +102,20 @@ func leaseFromACK(ack *dhcpv4.DHCPv4) (lease, error) {
 	l.NTP = addrs4(ack.NTPServers())
 	if labels := ack.DomainSearch(); labels != nil {
 		for _, d := range labels.Labels {
-			if validDomain(d) {
+			if hostname.IsSearchDomain(d) {
 				l.Search = append(l.Search, d)
 			}
 		}
 	}
 	if len(l.Search) == 0 {
 		for _, d := range strings.Fields(ack.DomainName()) {
-			if validDomain(d) {
+			if hostname.IsSearchDomain(d) {
 				l.Search = append(l.Search, d)
 			}
 		}
 	}
-	if h := ack.HostName(); validHostname(h) {
+	// ip='s rule for the host name; IsSearchDomain also refuses "" and ".".
+	if h := ack.HostName(); hostname.CheckKernel(h) == "" && hostname.IsSearchDomain(h) {
 		l.Hostname = h
 	}
 	if b := ack.Options.Get(dhcpv4.OptionInterfaceMTU); len(b) == 2 {
@@ -235,24 +237,5 @@ func prefix4(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones).Masked(), true
 }
 
-// validDomain accepts a DNS name for resolv.conf's search line. What a
-// DHCP server sends goes into a file that other programs parse, so
-// anything beyond letters, digits, '-', '_' and '.' is refused.
-func validDomain(d string) bool {
-	d = strings.TrimSuffix(d, ".")
-	if d == "" || len(d) > 253 {
-		return false
-	}
-	for _, r := range d {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-// validHostname accepts what the kernel's hostname may hold here: the
-// rules of ip='s hostname field.
-func validHostname(h string) bool {
-	return h != "" && len(h) <= 64 && validDomain(h)
-}
+// validDomain is hostname.IsSearchDomain, by the name resolvconf.go calls.
+func validDomain(d string) bool { return hostname.IsSearchDomain(d) }

@@ -140,6 +140,19 @@ func TestLeaseFromACKOddServers(t *testing.T) {
 					t.Errorf("hostname %q, MTU %d, broadcast %v: want them ignored", l.Hostname, l.MTU, l.Broadcast)
 				}
 			}},
+		{name: "hostname and search domain with '_'", m: ack(t, "10.0.0.2", dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)),
+			dhcpv4.OptHostName("node_1"), dhcpv4.OptDomainName("lab_net.")),
+			check: func(t *testing.T, l lease) {
+				if l.Hostname != "node_1" || !reflect.DeepEqual(l.Search, []string{"lab_net."}) {
+					t.Errorf("hostname %q, search %q: want both kept (the kernel's and resolv.conf's rules, not RFC 1123's)", l.Hostname, l.Search)
+				}
+			}},
+		{name: "hostname \".\"", m: ack(t, "10.0.0.2", dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)), dhcpv4.OptHostName(".")),
+			check: func(t *testing.T, l lease) {
+				if l.Hostname != "" {
+					t.Errorf("hostname %q: want none", l.Hostname)
+				}
+			}},
 		{name: "router is our own address", m: ack(t, "10.0.0.2", dhcpv4.OptSubnetMask(net.CIDRMask(24, 32)), dhcpv4.OptRouter(ips("10.0.0.2")...)), check: func(t *testing.T, l lease) {
 			if l.Router.IsValid() || len(l.routes()) != 0 {
 				t.Errorf("router %v, routes %v", l.Router, l.routes())

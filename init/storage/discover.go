@@ -36,7 +36,7 @@ func Scan(sysBlock, devDir string) (devs []Device, seen []string, errs []error) 
 		}
 		path := filepath.Join(devDir, name)
 		seen = append(seen, path)
-		sb, err := readSuperblock(path)
+		sb, err := btrfs.ReadDevice(path)
 		if errors.Is(err, btrfs.ErrNotBtrfs) || errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -57,13 +57,4 @@ func skip(name string) bool {
 		}
 	}
 	return false
-}
-
-func readSuperblock(path string) (*btrfs.Superblock, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return btrfs.ReadSuperblock(f)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/homestaker/homestaker-boot/init/english"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -88,23 +89,16 @@ func resolveEndpoint(ctx context.Context, ep wgconf.Endpoint, resolve func(conte
 			return netip.AddrPort{}, fmt.Errorf("resolving %s: the name does not exist (%v)", ep.Host, err)
 		}
 		if ctx.Err() != nil {
-			return netip.AddrPort{}, fmt.Errorf("resolving %s: %v; gave up after %d attempt%s when the stage's time ran out", ep.Host, err, attempt, plural(attempt))
+			return netip.AddrPort{}, fmt.Errorf("resolving %s: %v; gave up after %d %s when the stage's time ran out", ep.Host, err, attempt, english.Plural(attempt, "attempt", "attempts"))
 		}
 		progress("resolving endpoint %s: %v; trying again in %s", ep.Host, err, wait.Round(10*time.Millisecond))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return netip.AddrPort{}, fmt.Errorf("resolving %s: %v; gave up after %d attempt%s when the stage's time ran out", ep.Host, err, attempt, plural(attempt))
+			return netip.AddrPort{}, fmt.Errorf("resolving %s: %v; gave up after %d %s when the stage's time ran out", ep.Host, err, attempt, english.Plural(attempt, "attempt", "attempts"))
 		case <-t.C:
 		}
 		wait = min(b.max, wait*6/5)
 	}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

@@ -18,6 +18,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/homestaker/homestaker-boot/init/english"
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
@@ -172,7 +173,7 @@ func newTunnel(ctx context.Context, conf *wgconf.Config, o Options, rec report.R
 		for _, h := range conf.Interface.Hooks {
 			where = append(where, fmt.Sprintf("%s on line %d", h.Kind, h.Line))
 		}
-		t.rec.Warn("%s.conf has %d hook%s (%s): PreUp/PostUp/PreDown/PostDown are not run at boot; the init sets up addresses, routes and DNS itself", conf.Name, n, plural(n), strings.Join(where, ", "))
+		t.rec.Warn("%s.conf has %d %s (%s): PreUp/PostUp/PreDown/PostDown are not run at boot; the init sets up addresses, routes and DNS itself", conf.Name, n, english.Plural(n, "hook", "hooks"), strings.Join(where, ", "))
 	}
 	wait := o.resolveWait
 	if wait == (backoff{}) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/typo"
 )
 
 // The keys each section knows, in their canonical spelling. Matching is
@@ -411,32 +413,11 @@ func suggestKey(k string) string {
 		bestDist = 2
 	}
 	for _, c := range slices.Concat(interfaceKeys, peerKeys) {
-		if d := editDistance(strings.ToLower(k), strings.ToLower(c)); d < bestDist {
+		if d := typo.Distance(strings.ToLower(k), strings.ToLower(c), bestDist); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between two short ASCII strings.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			sub := prev[j-1]
-			if a[i-1] != b[j-1] {
-				sub++
-			}
-			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // isIdentifier reports whether a key is short and plain enough to name in

@@ -222,6 +222,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key", conf("Foo = 1\n"), ":3: ", "unknown key in [Interface] (wg(8) refuses unknown keys); its name is not shown"},
 		{"misspelt key", conf("", "PublicKey = "+bobPub+"\nAllowedIP = 10.0.0.1\n"), ":5: AllowedIP: ", "did you mean AllowedIPs?"},
 		{"misspelt PrivateKey", "[Interface]\nPrivteKey = 1\n", ":2: PrivteKey: ", "did you mean PrivateKey?"},
+		{"swapped letters in a short key", conf("MUT = 1420\n"), ":3: MUT: ", "did you mean MTU?"},
+		{"a swap and a dropped letter", "[Interface]\nPirvateKy = 1\n", ":2: PirvateKy: ", "did you mean PrivateKey?"},
 		{"strange key", conf("Foo Bar = 1\n"), ":3: ", `unknown key in [Interface] (wg(8) refuses unknown keys); its name is not shown`},
 		{"peer key in [Interface]", conf("AllowedIPs = 0.0.0.0/0\n"), ":3: AllowedIPs: ", "belongs in [Peer], not in [Interface]"},
 		{"interface key in [Peer]", conf("", peerBob+"Address = 10.0.0.2/32\n"), ":5: Address: ", "belongs in [Interface], not in [Peer]"},

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/homestaker/homestaker-boot/init/typo"
 )
 
 // maxQuote bounds text quoted from the file so a message fits a console
@@ -60,7 +62,7 @@ const maxNameShown = 24
 // a key split over lines, and is not shown.
 func quoteName(line string) string {
 	name := strings.ToLower(strings.TrimSpace(strings.Trim(line, "[] \t")))
-	if len(line) <= maxNameShown && (editDistance(name, "interface") <= 2 || editDistance(name, "peer") <= 1) {
+	if len(line) <= maxNameShown && (typo.Distance(name, "interface", 3) <= 2 || typo.Distance(name, "peer", 2) <= 1) {
 		return strconv.Quote(line)
 	}
 	return "(a line not shown: it may hold part of a key)"

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/homestaker/homestaker-boot/init/hostname"
 )
 
 const (
@@ -41,26 +43,15 @@ func looksLikeIP(s string) bool {
 	return strings.Contains(s, ":") || strings.Trim(s, "0123456789.") == ""
 }
 
-// validHostname checks DNS name syntax (RFC 1123 labels, one optional
-// trailing dot). A last label of digits only is refused: the name would be
-// a mistyped IPv4 address that getaddrinfo might still accept (10.1).
+// validHostname is a DNS name (RFC 1123) whose last label is not digits
+// only: such a name would be a mistyped IPv4 address that getaddrinfo
+// might still accept (10.1).
 func validHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
+	if !hostname.IsDNSName(s) {
 		return false
 	}
-	labels := strings.Split(s, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for _, r := range l {
-			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+	s = strings.TrimSuffix(s, ".")
+	return strings.Trim(s[strings.LastIndex(s, ".")+1:], "0123456789") != ""
 }
 
 // validZone accepts no zone, or an interface name or index as the zone
