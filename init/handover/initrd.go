@@ -142,18 +142,6 @@ func readGzipSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error)
 	return src.n - int64(br.Buffered()), nil
 }
 
-func readXZSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error) {
-	br := &countingByteReader{r: bufio.NewReaderSize(io.NewSectionReader(r, p, size-p), 64<<10)}
-	x, err := newXZReader(br)
-	if err != nil {
-		return 0, err
-	}
-	if err := readArchives(x, sink); err != nil {
-		return 0, err
-	}
-	return br.n, nil
-}
-
 func readZstdSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error) {
 	// The zstd decoder reads ahead, so the frames are measured first and
 	// it is given exactly them.

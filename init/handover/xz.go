@@ -1,53 +1,242 @@
 package handover
 
-// An xz decoder for initrd segments: the .xz container with LZMA2, the only
-// filter chain xz uses for an initramfs. It reads exactly one stream and
-// never past its footer, so the caller knows where the next initrd segment
-// starts. github.com/ulikunitz/xz is not in go.sum; this decoder keeps the
-// module's dependencies as they are.
-
 import (
+	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
-	"hash/crc64"
 	"io"
+
+	"github.com/ulikunitz/xz"
 )
+
+// xz segments are decoded by github.com/ulikunitz/xz. Its single-stream
+// reader reads one byte past the stream to make sure nothing follows, so
+// the stream is first measured from its headers, as zstd frames are, and
+// the reader is given exactly it: a byte more or less is its error, never
+// a misplaced next segment.
 
 var xzMagic = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
 
-// xzMaxDict bounds the dictionary an xz stream may ask for; xz -9 uses
-// 64 MiB.
+// xzMaxDict bounds the dictionary an xz stream may ask for (the decoder
+// allocates it); xz -9 uses 64 MiB.
 const xzMaxDict = 1 << 30
 
-var crc64Table = crc64.MakeTable(crc64.ECMA)
-
-// xzReader decompresses one xz stream from r.
-type xzReader struct {
-	r     *countingByteReader
-	check byte // check type from the stream flags
-	flags [2]byte
-
-	blocks []xzRecord // decoded so far, compared with the index at the end
-
-	// The current block.
-	lz           *lzma2Reader
-	hash         hash.Hash
-	out          int64 // uncompressed bytes so far
-	headerSize   int64
-	from         int64 // r.n where the compressed data starts
-	compressed   int64 // from the header, -1 when absent
-	uncompressed int64 // from the header, -1 when absent
-
-	done bool
-	err  error
+func readXZSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error) {
+	x, n, err := xzStream(r, p, size)
+	if err != nil {
+		return 0, err
+	}
+	if err := readArchives(x, sink); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
-type xzRecord struct{ unpadded, uncompressed int64 }
+// xzStream returns a reader of the xz stream at p, and its length.
+func xzStream(r io.ReaderAt, p, size int64) (io.Reader, int64, error) {
+	n, err := xzStreamLength(r, p, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Buffered (the decoder reads byte by byte): within the measured
+	// stream, reading ahead cannot pass its end.
+	src := bufio.NewReaderSize(io.NewSectionReader(r, p, n), 64<<10)
+	x, err := xz.ReaderConfig{SingleStream: true}.NewReader(src)
+	if err != nil {
+		return nil, 0, err
+	}
+	return x, n, nil
+}
+
+var errXZData = errors.New("xz: corrupt data")
+
+func xzCorrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errXZData, fmt.Sprintf(format, args...))
+}
+
+// xzStreamLength measures the xz stream at p: its header, each block
+// (header, LZMA2 chunks by their sizes, padding, check), the index and
+// the footer. It checks only what it needs to find the end and what this
+// init refuses up front; the decoder checks the rest.
+func xzStreamLength(r io.ReaderAt, p, size int64) (int64, error) {
+	br := &countingByteReader{r: bufio.NewReaderSize(io.NewSectionReader(r, p, size-p), 64<<10)}
+	var h [12]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, fmt.Errorf("xz: stream header: %w", noEOF(err))
+	}
+	var check int64
+	switch h[7] & 0x0f {
+	case 0x00: // none
+	case 0x01: // CRC32
+		check = 4
+	case 0x04: // CRC64
+		check = 8
+	case 0x0a: // SHA-256
+		check = 32
+	default:
+		return 0, fmt.Errorf("xz: check type %#x not supported (only none, CRC32, CRC64, SHA-256)", h[7]&0x0f)
+	}
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0, fmt.Errorf("xz: block header: %w", noEOF(err))
+		}
+		if b == 0 { // the index indicator
+			break
+		}
+		if err := skipXZBlock(br, b, check); err != nil {
+			return 0, err
+		}
+	}
+	// The index: its record count, two integers per record, padding to
+	// four bytes, a CRC32; then the stream footer.
+	records, err := readVLI(br)
+	if err != nil {
+		return 0, err
+	}
+	for range records {
+		for range 2 { // unpadded and uncompressed size
+			if _, err := readVLI(br); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := skipBytes(br, (4-br.n%4)%4+4+12); err != nil {
+		return 0, fmt.Errorf("xz: index and stream footer: %w", err)
+	}
+	return br.n, nil
+}
+
+// skipXZBlock reads past a block whose header begins with size.
+func skipXZBlock(br *countingByteReader, size byte, check int64) error {
+	h := make([]byte, (int(size)+1)*4)
+	h[0] = size
+	if _, err := io.ReadFull(br, h[1:]); err != nil {
+		return fmt.Errorf("xz: block header: %w", noEOF(err))
+	}
+	if crc32.ChecksumIEEE(h[:len(h)-4]) != binary.LittleEndian.Uint32(h[len(h)-4:]) {
+		return xzCorrupt("block header checksum mismatch")
+	}
+	if err := checkXZFilters(h[1], bytes.NewReader(h[2:len(h)-4])); err != nil {
+		return err
+	}
+	for {
+		end, err := skipLZMA2Chunk(br)
+		if err != nil {
+			return fmt.Errorf("xz: LZMA2 chunk: %w", err)
+		}
+		if end {
+			break
+		}
+	}
+	if err := skipBytes(br, (4-br.n%4)%4+check); err != nil {
+		return fmt.Errorf("xz: block padding and check: %w", err)
+	}
+	return nil
+}
+
+// skipLZMA2Chunk reads past one LZMA2 chunk, by the sizes in its header;
+// end is the end marker.
+func skipLZMA2Chunk(br *countingByteReader) (end bool, err error) {
+	c, err := br.ReadByte()
+	if err != nil {
+		return false, noEOF(err)
+	}
+	var head [5]byte
+	var size []byte // packed size-1, big-endian
+	switch {
+	case c == 0x00:
+		return true, nil
+	case c == 0x01 || c == 0x02: // stored
+		size = head[:2]
+		_, err = io.ReadFull(br, head[:2])
+	case c >= 0xc0: // compressed, new properties: unpacked size, packed size, properties
+		size = head[2:4]
+		_, err = io.ReadFull(br, head[:5])
+	case c >= 0x80: // compressed
+		size = head[2:4]
+		_, err = io.ReadFull(br, head[:4])
+	default:
+		return false, xzCorrupt("LZMA2 chunk control byte %#x", c)
+	}
+	if err != nil {
+		return false, noEOF(err)
+	}
+	return false, skipBytes(br, int64(binary.BigEndian.Uint16(size))+1)
+}
+
+// checkXZFilters reads a block header's flags and filter list: LZMA2
+// alone, as xz writes for an initramfs (the decoder knows no other), with
+// a dictionary this init allows.
+func checkXZFilters(flags byte, body *bytes.Reader) error {
+	for _, present := range []bool{flags&0x40 != 0, flags&0x80 != 0} { // compressed, uncompressed size
+		if present {
+			if _, err := readVLI(body); err != nil {
+				return err
+			}
+		}
+	}
+	if n := flags&3 + 1; n != 1 {
+		return fmt.Errorf("xz: a chain of %d filters is not supported (only LZMA2 alone, as xz writes for an initramfs)", n)
+	}
+	id, err := readVLI(body)
+	if err != nil {
+		return err
+	}
+	if id != 0x21 {
+		return fmt.Errorf("xz: filter %#x is not supported (only LZMA2)", id)
+	}
+	if n, err := readVLI(body); err != nil {
+		return err
+	} else if n != 1 {
+		return xzCorrupt("LZMA2 properties of %d bytes", n)
+	}
+	prop, err := body.ReadByte()
+	if err != nil {
+		return xzCorrupt("block header too short")
+	}
+	return checkLZMA2Dict(prop)
+}
+
+func skipBytes(r io.Reader, n int64) error {
+	if m, err := io.CopyN(io.Discard, r, n); m < n {
+		return noEOF(err)
+	}
+	return nil
+}
+
+// readVLI reads xz's variable-length integer: 7 bits a byte, low first,
+// at most 9 bytes.
+func readVLI(r io.ByteReader) (uint64, error) {
+	var v uint64
+	for i := 0; i < 9; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, xzCorrupt("truncated integer")
+		}
+		v |= uint64(b&0x7f) << (7 * i)
+		if b&0x80 == 0 {
+			return v, nil
+		}
+	}
+	return 0, xzCorrupt("integer longer than 9 bytes")
+}
+
+func checkLZMA2Dict(prop byte) error {
+	if prop > 40 {
+		return xzCorrupt("LZMA2 dictionary property %d", prop)
+	}
+	if prop == 40 {
+		return fmt.Errorf("xz: a 4 GiB dictionary is more than this decoder allows (%d MiB)", xzMaxDict>>20)
+	}
+	if size := (2 | int(prop&1)) << (prop/2 + 11); size > xzMaxDict {
+		return fmt.Errorf("xz: a %d MiB dictionary is more than this decoder allows (%d MiB)", size>>20, xzMaxDict>>20)
+	}
+	return nil
+}
 
 // countingByteReader counts the bytes read through it.
 type countingByteReader struct {
@@ -70,325 +259,6 @@ func (c *countingByteReader) ReadByte() (byte, error) {
 		c.n++
 	}
 	return b, err
-}
-
-var errXZData = errors.New("xz: corrupt data")
-
-func xzCorrupt(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errXZData, fmt.Sprintf(format, args...))
-}
-
-func newXZReader(r *countingByteReader) (*xzReader, error) {
-	var h [12]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, fmt.Errorf("xz: stream header: %w", noEOF(err))
-	}
-	if !bytes.Equal(h[:6], xzMagic) {
-		return nil, xzCorrupt("not an xz stream")
-	}
-	if crc32.ChecksumIEEE(h[6:8]) != binary.LittleEndian.Uint32(h[8:]) {
-		return nil, xzCorrupt("stream header checksum mismatch")
-	}
-	if h[6] != 0 || h[7]&0xf0 != 0 {
-		return nil, xzCorrupt("unsupported stream flags %#x %#x", h[6], h[7])
-	}
-	x := &xzReader{r: r, check: h[7] & 0x0f, flags: [2]byte{h[6], h[7]}}
-	switch x.check {
-	case 0x00, 0x01, 0x04, 0x0a:
-	default:
-		return nil, fmt.Errorf("xz: check type %#x not supported (only none, CRC32, CRC64, SHA-256)", x.check)
-	}
-	return x, nil
-}
-
-func (x *xzReader) newHash() hash.Hash {
-	switch x.check {
-	case 0x01:
-		return crc32.NewIEEE()
-	case 0x04:
-		return crc64.New(crc64Table)
-	case 0x0a:
-		return sha256.New()
-	}
-	return nil
-}
-
-func (x *xzReader) checkSize() int64 {
-	switch x.check {
-	case 0x01:
-		return 4
-	case 0x04:
-		return 8
-	case 0x0a:
-		return 32
-	}
-	return 0
-}
-
-func (x *xzReader) Read(p []byte) (int, error) {
-	for {
-		if x.err != nil {
-			return 0, x.err
-		}
-		if x.done {
-			return 0, io.EOF
-		}
-		if x.lz == nil {
-			x.err = x.startBlock()
-			continue
-		}
-		n, err := x.lz.Read(p)
-		x.out += int64(n)
-		if x.hash != nil {
-			x.hash.Write(p[:n])
-		}
-		if err == io.EOF {
-			x.err = x.endBlock()
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		if err != nil {
-			x.err = err
-		}
-		return n, nil
-	}
-}
-
-// startBlock reads a block header, or at the index the rest of the stream.
-func (x *xzReader) startBlock() error {
-	size, err := x.r.ReadByte()
-	if err != nil {
-		return fmt.Errorf("xz: block header: %w", noEOF(err))
-	}
-	if size == 0 {
-		if err := x.readIndex(); err != nil {
-			return err
-		}
-		x.done = true
-		return nil
-	}
-	h := make([]byte, (int(size)+1)*4)
-	h[0] = size
-	if _, err := io.ReadFull(x.r, h[1:]); err != nil {
-		return fmt.Errorf("xz: block header: %w", noEOF(err))
-	}
-	if crc32.ChecksumIEEE(h[:len(h)-4]) != binary.LittleEndian.Uint32(h[len(h)-4:]) {
-		return xzCorrupt("block header checksum mismatch")
-	}
-	flags := h[1]
-	if flags&0x3c != 0 {
-		return xzCorrupt("reserved block flags %#x", flags)
-	}
-	body := bytes.NewReader(h[2 : len(h)-4])
-	compressed, uncompressed := int64(-1), int64(-1)
-	if flags&0x40 != 0 {
-		v, err := readVLI(body)
-		if err != nil {
-			return err
-		}
-		compressed = int64(v)
-	}
-	if flags&0x80 != 0 {
-		v, err := readVLI(body)
-		if err != nil {
-			return err
-		}
-		uncompressed = int64(v)
-	}
-	if n := flags&3 + 1; n != 1 {
-		return fmt.Errorf("xz: a chain of %d filters is not supported (only LZMA2 alone, as xz writes for an initramfs)", n)
-	}
-	id, err := readVLI(body)
-	if err != nil {
-		return err
-	}
-	propSize, err := readVLI(body)
-	if err != nil {
-		return err
-	}
-	if id != 0x21 {
-		return fmt.Errorf("xz: filter %#x is not supported (only LZMA2)", id)
-	}
-	if propSize != 1 {
-		return xzCorrupt("LZMA2 properties of %d bytes", propSize)
-	}
-	prop, err := body.ReadByte()
-	if err != nil {
-		return xzCorrupt("block header too short")
-	}
-	for body.Len() > 0 {
-		if b, _ := body.ReadByte(); b != 0 {
-			return xzCorrupt("block header padding not zero")
-		}
-	}
-	dict, err := lzma2DictSize(prop)
-	if err != nil {
-		return err
-	}
-	x.lz = newLZMA2Reader(x.r, dict)
-	x.hash = x.newHash()
-	x.out = 0
-	x.headerSize = int64(len(h))
-	x.from = x.r.n
-	x.compressed, x.uncompressed = compressed, uncompressed
-	return nil
-}
-
-// endBlock reads the block padding and check once LZMA2 has ended.
-func (x *xzReader) endBlock() error {
-	compressed := x.r.n - x.from
-	if x.compressed >= 0 && x.compressed != compressed {
-		return xzCorrupt("block is %d compressed bytes, its header says %d", compressed, x.compressed)
-	}
-	if x.uncompressed >= 0 && x.uncompressed != x.out {
-		return xzCorrupt("block is %d bytes, its header says %d", x.out, x.uncompressed)
-	}
-	for pad := (4 - compressed%4) % 4; pad > 0; pad-- {
-		b, err := x.r.ReadByte()
-		if err != nil {
-			return fmt.Errorf("xz: block padding: %w", noEOF(err))
-		}
-		if b != 0 {
-			return xzCorrupt("block padding not zero")
-		}
-	}
-	sum := make([]byte, x.checkSize())
-	if _, err := io.ReadFull(x.r, sum); err != nil {
-		return fmt.Errorf("xz: block check: %w", noEOF(err))
-	}
-	if x.hash != nil {
-		got := x.hash.Sum(nil)
-		if x.check == 0x01 || x.check == 0x04 {
-			// CRC32 and CRC64 are stored little-endian; hash.Sum is big-endian.
-			for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
-				got[i], got[j] = got[j], got[i]
-			}
-		}
-		if !bytes.Equal(got, sum) {
-			return xzCorrupt("block check mismatch")
-		}
-	}
-	x.blocks = append(x.blocks, xzRecord{unpadded: x.headerSize + compressed + x.checkSize(), uncompressed: x.out})
-	x.lz = nil
-	return nil
-}
-
-// readIndex reads the index (its indicator byte already read) and the
-// stream footer, and compares the index with the blocks decoded.
-func (x *xzReader) readIndex() error {
-	crc := crc32.NewIEEE()
-	crc.Write([]byte{0})
-	tee := &countingByteReader{r: &hashingByteReader{r: x.r, h: crc}}
-	n, err := readVLI(tee)
-	if err != nil {
-		return err
-	}
-	if n != uint64(len(x.blocks)) {
-		return xzCorrupt("index lists %d blocks, the stream has %d", n, len(x.blocks))
-	}
-	for i := range x.blocks {
-		unpadded, err := readVLI(tee)
-		if err != nil {
-			return err
-		}
-		uncompressed, err := readVLI(tee)
-		if err != nil {
-			return err
-		}
-		if int64(unpadded) != x.blocks[i].unpadded || int64(uncompressed) != x.blocks[i].uncompressed {
-			return xzCorrupt("index record %d does not match its block", i)
-		}
-	}
-	size := 1 + tee.n
-	for ; size%4 != 0; size++ {
-		b, err := tee.ReadByte()
-		if err != nil {
-			return fmt.Errorf("xz: index: %w", noEOF(err))
-		}
-		if b != 0 {
-			return xzCorrupt("index padding not zero")
-		}
-	}
-	var sum [4]byte
-	if _, err := io.ReadFull(x.r, sum[:]); err != nil {
-		return fmt.Errorf("xz: index: %w", noEOF(err))
-	}
-	if crc.Sum32() != binary.LittleEndian.Uint32(sum[:]) {
-		return xzCorrupt("index checksum mismatch")
-	}
-	size += 4
-	var f [12]byte
-	if _, err := io.ReadFull(x.r, f[:]); err != nil {
-		return fmt.Errorf("xz: stream footer: %w", noEOF(err))
-	}
-	if f[10] != 'Y' || f[11] != 'Z' {
-		return xzCorrupt("stream footer magic missing")
-	}
-	if crc32.ChecksumIEEE(f[4:10]) != binary.LittleEndian.Uint32(f[:4]) {
-		return xzCorrupt("stream footer checksum mismatch")
-	}
-	if f[8] != x.flags[0] || f[9] != x.flags[1] {
-		return xzCorrupt("stream footer flags differ from the header's")
-	}
-	if backward := (int64(binary.LittleEndian.Uint32(f[4:8])) + 1) * 4; backward != size {
-		return xzCorrupt("stream footer says the index is %d bytes, it is %d", backward, size)
-	}
-	return nil
-}
-
-type hashingByteReader struct {
-	r *countingByteReader
-	h hash.Hash32
-}
-
-func (h *hashingByteReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	return n, err
-}
-
-func (h *hashingByteReader) ReadByte() (byte, error) {
-	b, err := h.r.ReadByte()
-	if err == nil {
-		h.h.Write([]byte{b})
-	}
-	return b, err
-}
-
-// readVLI reads xz's variable-length integer: 7 bits a byte, low first,
-// at most 9 bytes, no superfluous zero byte at the end.
-func readVLI(r io.ByteReader) (uint64, error) {
-	var v uint64
-	for i := 0; i < 9; i++ {
-		b, err := r.ReadByte()
-		if err != nil {
-			return 0, xzCorrupt("truncated integer")
-		}
-		v |= uint64(b&0x7f) << (7 * i)
-		if b&0x80 == 0 {
-			if i > 0 && b == 0 {
-				return 0, xzCorrupt("integer not minimally encoded")
-			}
-			return v, nil
-		}
-	}
-	return 0, xzCorrupt("integer longer than 9 bytes")
-}
-
-func lzma2DictSize(prop byte) (int, error) {
-	if prop > 40 {
-		return 0, xzCorrupt("LZMA2 dictionary property %d", prop)
-	}
-	if prop == 40 {
-		return 0, fmt.Errorf("xz: a 4 GiB dictionary is more than this decoder allows (%d MiB)", xzMaxDict>>20)
-	}
-	size := (2 | int(prop&1)) << (prop/2 + 11)
-	if size > xzMaxDict {
-		return 0, fmt.Errorf("xz: a %d MiB dictionary is more than this decoder allows (%d MiB)", size>>20, xzMaxDict>>20)
-	}
-	return size, nil
 }
 
 func noEOF(err error) error {
