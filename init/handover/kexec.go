@@ -1,5 +1,13 @@
 // Package handover gives the machine to the next stage: by kexec into the
 // next stage's kernel, or by switch_root into its initrd on this kernel.
+//
+// Where the kernel refuses kexec_file_load, the kexec_load fallback is our
+// own loader over u-root's memory map and purgatory: u-root's
+// linux.KexecLoad reads the whole kernel and decompresses it in Go to load
+// its ELF (with decompressors this module does not otherwise build, such
+// as github.com/therootcompany/xz), and its kexec.Load copies every
+// segment, a multi-GB initrd included, into Go memory; ours places the
+// bzImage as it is and maps the initrd from its open file.
 package handover
 
 import (

@@ -1,4 +1,13 @@
-package handover
+// Package initrd unpacks an initrd into a directory as the kernel unpacks
+// one into its rootfs, for switch_root: plain cpio archives and zstd, xz
+// or gzip streams of them, one after the other. The decompressors are
+// libraries. The cpio reader and the unpacker are our own because
+// u-root's pkg/cpio does not unpack what the kernel unpacks: it reads no
+// "070702" (checksummed) archives, extracts the names of a hard-linked
+// file as separate files, refuses FIFOs, and creates each entry by a path
+// joined lexically, so that a symlink from the archive can take a later
+// entry out of the directory.
+package initrd
 
 import (
 	"bufio"

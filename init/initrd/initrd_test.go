@@ -1,4 +1,4 @@
-package handover
+package initrd
 
 import (
 	"bytes"
@@ -176,7 +176,7 @@ func unpack(t *testing.T, initrd []byte) (string, error) {
 	t.Helper()
 	dir := t.TempDir()
 	t.Cleanup(func() { chmodWritable(dir) })
-	return dir, UnpackInitrd(bytes.NewReader(initrd), int64(len(initrd)), dir)
+	return dir, Unpack(bytes.NewReader(initrd), int64(len(initrd)), dir)
 }
 
 // chmodWritable lets t.TempDir's cleanup remove read-only directories.
@@ -289,7 +289,7 @@ func TestUnpackInitrdRefuses(t *testing.T) {
 			dir := filepath.Join(parent, "root")
 			os.Mkdir(dir, 0o755)
 			t.Cleanup(func() { chmodWritable(parent) })
-			err := UnpackInitrd(bytes.NewReader(tc.initrd), int64(len(tc.initrd)), dir)
+			err := Unpack(bytes.NewReader(tc.initrd), int64(len(tc.initrd)), dir)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("got %v, want an error with %s", err, tc.wantErr)
 			}
@@ -303,7 +303,7 @@ func TestUnpackInitrdRefuses(t *testing.T) {
 	}
 }
 
-// discard reads every entry, as UnpackInitrd does, without writing.
+// discard reads every entry, as Unpack does, without writing.
 type discard struct{ names []string }
 
 func (d *discard) entry(e *cpioEntry, data io.Reader) error {
