@@ -377,14 +377,15 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		what = fmt.Sprintf("switch_root into %s/%s", b.next.Dir, b.next.Tree.Initrd)
 		rec.Fact("cmdline", strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
 	} else {
-		k, err := handover.Load(b.next, extra)
+		cmdline := strings.TrimSpace(strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
+		k, err := handover.Load(b.next.Dir+"/"+b.next.Tree.Kernel, b.next.Kernel, b.next.Initrd, cmdline)
 		if err != nil {
 			return err
 		}
 		if k.Refused != nil {
 			rec.Warn("kexec_file_load refused the kernel (%v); loaded it with kexec_load", k.Refused)
 		}
-		rec.Fact("cmdline", k.Cmdline)
+		rec.Fact("cmdline", cmdline)
 		rec.Fact("syscall", k.Syscall)
 		// What loading cost this process: the kernel holds its own copy,
 		// the init should hold next to nothing of it.
