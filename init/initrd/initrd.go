@@ -1,7 +1,10 @@
 // Package initrd unpacks an initrd into a directory as the kernel unpacks
 // one into its rootfs, for switch_root: plain cpio archives and zstd, xz
 // or gzip streams of them, one after the other. The decompressors are
-// libraries. The cpio reader and the unpacker are our own because
+// libraries (klauspost/compress/zstd, ulikunitz/xz, compress/gzip); zstd
+// frames and xz streams are measured from their headers first, so that
+// each decoder is given exactly its segment: both read past its end. The
+// cpio reader and the unpacker are our own because
 // u-root's pkg/cpio does not unpack what the kernel unpacks: it reads no
 // "070702" (checksummed) archives, extracts the names of a hard-linked
 // file as separate files, refuses FIFOs, and creates each entry by a path
