@@ -3,10 +3,12 @@ package initrd
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -324,14 +326,77 @@ func TestReadInitrdNames(t *testing.T) {
 	}
 }
 
+// entries records what a reader hands over, to compare two readers.
+type entries []string
+
+const endOfArchive = "end of archive"
+
+func (l *entries) entry(e *cpioEntry, data io.Reader) error {
+	b, err := io.ReadAll(data)
+	*l = append(*l, fmt.Sprintf("%s %#o %q", e.Name, e.Mode, b))
+	return err
+}
+func (l *entries) endArchive() { *l = append(*l, endOfArchive) }
+
+// klauspost decodes zstd frames with klauspost's decoder alone.
+func klauspost(b []byte) ([]byte, error) {
+	dec, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return io.ReadAll(dec)
+}
+
+// FuzzReadInitrd reads anything without a panic, and for zstd compares
+// with an oracle: what our reader decodes (its frame walk, the decoder
+// given exactly the frames, the archives after) must equal what
+// klauspost's decoder makes of the same bytes, read by the cpio reader.
 func FuzzReadInitrd(f *testing.F) {
 	archive := newc(false, tree()...)
 	f.Add(archive)
 	f.Add(newc(true, tree()...))
 	f.Add(cat(newc(false, file("a", 0o644, "b")), make([]byte, 8), gzipped(archive)))
 	f.Add(zstded(archive))
+	f.Add(cat(zstded(newc(false, file("a", 0o644, "b"))), zstded(archive)))
+	f.Add(cat(zstded(archive), make([]byte, 4), newc(false, file("after", 0o644, "zstd"))))
+	f.Add(cat([]byte{0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 'h', 'i'}, zstded(archive))) // a skippable frame first
 	f.Add(storedXZ(archive))
 	f.Fuzz(func(t *testing.T, initrd []byte) {
-		readInitrd(bytes.NewReader(initrd), int64(len(initrd)), &discard{})
+		var got entries
+		err := readInitrd(bytes.NewReader(initrd), int64(len(initrd)), &got)
+		if !bytes.HasPrefix(initrd, zstdMagic) && !isZstdSkippable(initrd) {
+			return
+		}
+		decoded, derr := klauspost(initrd)
+		whole := derr == nil
+		if !whole {
+			// zstd, then other segments: the frames our reader measured
+			// must decode alone.
+			n, merr := zstdFramesLength(bytes.NewReader(initrd), 0, int64(len(initrd)))
+			if err != nil || merr != nil {
+				return
+			}
+			if decoded, derr = klauspost(initrd[:n]); derr != nil {
+				t.Fatalf("our reader took %d bytes for zstd frames that klauspost's decoder refuses: %v", n, derr)
+			}
+		}
+		var want entries
+		werr := readArchives(bytes.NewReader(decoded), &want)
+		if whole {
+			if werr == nil && !slices.Contains(want, endOfArchive) {
+				werr = errors.New("the initrd holds no cpio archive")
+			}
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("our reader: %v; klauspost's decoder and the cpio reader: %v", err, werr)
+			}
+			if err == nil && !slices.Equal(got, want) {
+				t.Fatalf("our reader handed over\n%q\nklauspost's decoder gives\n%q", got, want)
+			}
+			return
+		}
+		if werr != nil || len(want) > len(got) || !slices.Equal(got[:len(want)], want) {
+			t.Fatalf("our reader handed over\n%q\nthe zstd frames by klauspost's decoder give\n%q (%v)", got, want, werr)
+		}
 	})
 }
