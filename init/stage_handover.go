@@ -46,19 +46,19 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		return report.Fail("an initrd to switch_root into", b.next.Tree.From+" names no initrd",
 			"switch_root needs the next stage's initrd; use homestaker.handover=kexec")
 	}
+	cmdline := strings.TrimSpace(strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
+	rec.Fact("cmdline", cmdline)
 	what := fmt.Sprintf("kexec into %s/%s", b.next.Dir, b.next.Tree.Kernel)
 	if switchRoot {
 		what = fmt.Sprintf("switch_root into %s/%s", b.next.Dir, b.next.Tree.Initrd)
-		rec.Fact("cmdline", strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
 	} else {
-		k, err := handover.Load(b.next, extra)
+		k, err := handover.Load(b.next.Dir+"/"+b.next.Tree.Kernel, b.next.Kernel, b.next.Initrd, cmdline)
 		if err != nil {
 			return err
 		}
 		if k.Refused != nil {
 			rec.Warn("kexec_file_load refused the kernel (%v); loaded it with kexec_load", k.Refused)
 		}
-		rec.Fact("cmdline", k.Cmdline)
 		rec.Fact("syscall", k.Syscall)
 		// What loading cost this process: the kernel holds its own copy,
 		// the init should hold next to nothing of it.
@@ -149,7 +149,7 @@ func (b *boot) switchRoot(extra []string) error {
 	if err != nil {
 		return err
 	}
-	cmdline := strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " ")
+	cmdline := strings.TrimSpace(strings.Join(append([]string{b.next.Tree.Cmdline}, extra...), " "))
 	return handover.SwitchRoot(b.next.Initrd, cmdline, moves, map[string][]byte{"run/homestaker/report.json": rep})
 }
 

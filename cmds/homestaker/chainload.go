@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -21,8 +20,6 @@ import (
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/handover"
 	"github.com/homestaker/homestaker-boot/init/hostname"
-	"github.com/homestaker/homestaker-boot/init/kexectree"
-	"github.com/homestaker/homestaker-boot/init/nextstage"
 )
 
 const (
@@ -152,13 +149,7 @@ func chainload(o *chainloadOptions, stdout, stderr io.Writer) error {
 		return errors.New("run as root: loading a kernel needs CAP_SYS_BOOT (sudo homestaker chainload ...)")
 	}
 
-	l := &nextstage.Loaded{
-		Dir:    filepath.Dir(o.kernel),
-		Tree:   kexectree.Tree{Kernel: filepath.Base(o.kernel), Initrd: filepath.Base(o.initramfs), Cmdline: cmdline},
-		Kernel: kernel,
-		Initrd: initrd,
-	}
-	k, err := handover.Load(l, nil)
+	k, err := handover.Load(o.kernel, kernel, initrd, cmdline)
 	if err != nil {
 		if mode := lockdownMode(readOptional(lockdownFile)); mode != "" && !strings.Contains(err.Error(), "signed") {
 			return fmt.Errorf("%v\nthe running kernel is locked down (%s): it loads only a kernel signed by a key it trusts; sign the bootstrap kernel (sbsign with a key in the machine's db or MOK) or turn Secure Boot off", err, mode)

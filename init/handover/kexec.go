@@ -1,5 +1,13 @@
 // Package handover gives the machine to the next stage: by kexec into the
 // next stage's kernel, or by switch_root into its initrd on this kernel.
+//
+// Where the kernel refuses kexec_file_load, the kexec_load fallback is our
+// own loader over u-root's memory map and purgatory: u-root's
+// linux.KexecLoad reads the whole kernel and decompresses it in Go to load
+// its ELF (with decompressors this module does not otherwise build, such
+// as github.com/therootcompany/xz), and its kexec.Load copies every
+// segment, a multi-GB initrd included, into Go memory; ours places the
+// bzImage as it is and maps the initrd from its open file.
 package handover
 
 import (
@@ -10,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/homestaker/homestaker-boot/init/nextstage"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -20,40 +27,37 @@ const (
 	SyscallLoad     = "kexec_load"
 )
 
-// Kexec says what Load gave the running kernel.
+// Kexec says how Load gave the kernel to the running kernel.
 type Kexec struct {
-	Cmdline string
 	Syscall string // SyscallFileLoad, or SyscallLoad when the kernel refused the file load
 	Refused error  // kexec_file_load's error when Syscall is SyscallLoad
 }
 
-// Load hands the tree's kernel, initrd and command line to the running
+// Load hands kernel, initrd (nil for none) and cmdline to the running
 // kernel with kexec_file_load: the kernel reads the files itself, so a
 // multi-GB initrd is never copied through our memory. Where the kernel
 // refuses that for a reason other than a signature policy (no
 // CONFIG_KEXEC_FILE, an image it cannot parse), Load falls back to
 // kexec_load as kexec-tools' --kexec-syscall-auto does, from the same
-// open files.
-func Load(l *nextstage.Loaded, extra []string) (Kexec, error) {
-	cmdline := strings.Join(append([]string{l.Tree.Cmdline}, extra...), " ")
-	cmdline = strings.TrimSpace(cmdline)
+// open files. A failure names the kernel as name (its path or URL).
+func Load(name string, kernel, initrd *os.File, cmdline string) (Kexec, error) {
 	initrdFd, flags := -1, 0
-	if l.Initrd != nil {
-		initrdFd = int(l.Initrd.Fd())
+	if initrd != nil {
+		initrdFd = int(initrd.Fd())
 	} else {
 		flags |= unix.KEXEC_FILE_NO_INITRAMFS
 	}
-	err := unix.KexecFileLoad(int(l.Kernel.Fd()), initrdFd, cmdline, flags)
+	err := unix.KexecFileLoad(int(kernel.Fd()), initrdFd, cmdline, flags)
 	if err == nil {
-		return Kexec{Cmdline: cmdline, Syscall: SyscallFileLoad}, nil
+		return Kexec{Syscall: SyscallFileLoad}, nil
 	}
 	if !fileLoadFallsBack(err) {
-		return Kexec{}, kexecFailure(l, err)
+		return Kexec{}, kexecFailure(name, err)
 	}
-	if lerr := kexecLoad(l.Kernel, l.Initrd, cmdline); lerr != nil {
-		return Kexec{}, kexecLoadFailure(l, err, lerr)
+	if lerr := kexecLoad(kernel, initrd, cmdline); lerr != nil {
+		return Kexec{}, kexecLoadFailure(name, err, lerr)
 	}
-	return Kexec{Cmdline: cmdline, Syscall: SyscallLoad, Refused: err}, nil
+	return Kexec{Syscall: SyscallLoad, Refused: err}, nil
 }
 
 // Jump syncs the disks and boots the loaded kernel. It returns only on
@@ -103,8 +107,8 @@ func permissionAction() string {
 	return actionSign
 }
 
-func kexecFailure(l *nextstage.Loaded, err error) error {
-	found := fmt.Sprintf("kexec_file_load of %s/%s: %v", l.Dir, l.Tree.Kernel, err)
+func kexecFailure(name string, err error) error {
+	found := fmt.Sprintf("kexec_file_load of %s: %v", name, err)
 	action := "check that the tree's kernel is an x86_64 bzImage and that the initrd fits in memory"
 	switch {
 	case isSignatureRefusal(err), err == unix.EPERM:
@@ -117,8 +121,8 @@ func kexecFailure(l *nextstage.Loaded, err error) error {
 
 // kexecLoadFailure reports both refusals: the file load's and the
 // fallback's.
-func kexecLoadFailure(l *nextstage.Loaded, fileErr, loadErr error) error {
-	found := fmt.Sprintf("kexec_file_load of %s/%s: %v; kexec_load: %v", l.Dir, l.Tree.Kernel, fileErr, loadErr)
+func kexecLoadFailure(name string, fileErr, loadErr error) error {
+	found := fmt.Sprintf("kexec_file_load of %s: %v; kexec_load: %v", name, fileErr, loadErr)
 	action := "check that the tree's kernel is an x86_64 bzImage and that the initrd fits in memory"
 	switch {
 	case fileErr == unix.ENOSYS && errors.Is(loadErr, unix.ENOSYS):

@@ -3,10 +3,8 @@ package handover
 // kexec_load of an x86_64 bzImage, for kernels that refuse
 // kexec_file_load for a reason other than a signature: the bzImage is
 // placed as it is and entered at its 64-bit entry point, as kexec-tools
-// does, through u-root's purgatory. u-root's own linux.KexecLoad is not
-// used: it decompresses the kernel (pulling in decompressors that are not
-// in go.sum) and copies every segment, a multi-GB initrd included, into
-// Go memory; here the initrd is mapped from its open file.
+// does, through u-root's purgatory (why not u-root's linux.KexecLoad: see
+// the package comment).
 
 import (
 	"bytes"
@@ -14,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"unsafe"
@@ -239,7 +238,10 @@ func kexecLoad(kernel, initrd *os.File, cmdline string) error {
 	head := make([]byte, 64<<10)
 	n, err := kernel.ReadAt(head, 0)
 	if n < 0x1000 {
-		return fmt.Errorf("reading the kernel: %w", noEOF(err))
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("reading the kernel: %w", err)
 	}
 	bz, err := parseBzImage(head[:n])
 	if err != nil {

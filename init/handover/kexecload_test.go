@@ -9,8 +9,6 @@ import (
 	"github.com/u-root/u-root/pkg/boot/kexec"
 	"golang.org/x/sys/unix"
 
-	"github.com/homestaker/homestaker-boot/init/kexectree"
-	"github.com/homestaker/homestaker-boot/init/nextstage"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -196,7 +194,7 @@ func TestKexecFallback(t *testing.T) {
 }
 
 func TestKexecFailureActions(t *testing.T) {
-	l := loadedForTest()
+	const l = "/mnt/volume/boot/current/bzImage"
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -219,8 +217,4 @@ func TestKexecFailureActions(t *testing.T) {
 			}
 		})
 	}
-}
-
-func loadedForTest() *nextstage.Loaded {
-	return &nextstage.Loaded{Dir: "/mnt/volume/boot/current", Tree: kexectree.Tree{Kernel: "bzImage", Initrd: "initrd.zst"}}
 }

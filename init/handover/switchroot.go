@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/initrd"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -87,7 +88,7 @@ func (s *switchRoot) run() error {
 	if err != nil {
 		return s.undoTmpfs(s.fail("reading the initrd", err))
 	}
-	if err := UnpackInitrd(s.initrd, st.Size(), s.newRoot); err != nil {
+	if err := initrd.Unpack(s.initrd, st.Size(), s.newRoot); err != nil {
 		return s.undoTmpfs(s.fail(fmt.Sprintf("unpacking %s into %s", s.initrd.Name(), s.newRoot), err))
 	}
 	init, err := findInit(s.newRoot, s.cmdline)
@@ -411,7 +412,7 @@ func deleteTree(fd int) {
 		if unix.Fstatat(fd, name, &cst, unix.AT_SYMLINK_NOFOLLOW) != nil {
 			continue
 		}
-		if cst.Mode&sIFMT != sIFDIR {
+		if cst.Mode&unix.S_IFMT != unix.S_IFDIR {
 			unix.Unlinkat(fd, name, 0)
 			continue
 		}

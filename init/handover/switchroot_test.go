@@ -1,6 +1,7 @@
 package handover
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/cpio"
 	"golang.org/x/sys/unix"
 
 	"github.com/homestaker/homestaker-boot/init/report"
@@ -207,6 +209,20 @@ func switchRootChild(dir string) {
 	os.Exit(1)
 }
 
+// newc writes a cpio archive with u-root's writer.
+func newc(t *testing.T, records ...cpio.Record) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := cpio.Newc.Writer(&b)
+	if err := cpio.WriteRecords(w, records); err != nil {
+		t.Fatal(err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
 func TestSwitchRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for mounts in a new mount namespace")
@@ -216,14 +232,14 @@ func TestSwitchRoot(t *testing.T) {
 	old := strings.TrimPrefix(filepath.Join(tmp, "old"), "/")
 	// The initrd: the stage 2 program as /init, and symlinks from the paths the
 	// stage reads to where the moves put the mounts (<new root>/<tmp>/old/...).
-	archive := newc(false,
-		dir(".", 0o755),
-		member{name: "init", mode: sIFREG | 0o755, data: string(stage2)},
-		dir("etc", 0o755),
-		file("etc/hostname", 0o644, "next\n"),
-		symlink("run", old+"/run"),
-		dir("mnt", 0o755),
-		symlink("mnt/secrets", "../"+old+"/mnt/secrets"),
+	archive := newc(t,
+		cpio.Directory(".", 0o755),
+		cpio.StaticFile("init", string(stage2), 0o755),
+		cpio.Directory("etc", 0o755),
+		cpio.StaticFile("etc/hostname", "next\n", 0o644),
+		cpio.Symlink("run", old+"/run"),
+		cpio.Directory("mnt", 0o755),
+		cpio.Symlink("mnt/secrets", "../"+old+"/mnt/secrets"),
 	)
 	enc, _ := zstd.NewWriter(nil)
 	if err := os.WriteFile(filepath.Join(tmp, "initrd.zst"), enc.EncodeAll(archive, nil), 0o644); err != nil {
@@ -266,7 +282,7 @@ func TestSwitchRootFailsCleanly(t *testing.T) {
 		t.Skip("needs root for mounts in a new mount namespace")
 	}
 	tmp := t.TempDir()
-	os.WriteFile(filepath.Join(tmp, "initrd"), newc(false, file("../escape", 0o644, "x")), 0o644)
+	os.WriteFile(filepath.Join(tmp, "initrd"), newc(t, cpio.StaticFile("../escape", "x", 0o644)), 0o644)
 	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
 	cmd.Env = append(os.Environ(), badInitrdEnv+"="+tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}

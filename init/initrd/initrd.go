@@ -1,4 +1,16 @@
-package handover
+// Package initrd unpacks an initrd into a directory as the kernel unpacks
+// one into its rootfs, for switch_root: plain cpio archives and zstd, xz
+// or gzip streams of them, one after the other. The decompressors are
+// libraries (klauspost/compress/zstd, ulikunitz/xz, compress/gzip); zstd
+// frames and xz streams are measured from their headers first, so that
+// each decoder is given exactly its segment: both read past its end. The
+// cpio reader and the unpacker are our own because
+// u-root's pkg/cpio does not unpack what the kernel unpacks: it reads no
+// "070702" (checksummed) archives, extracts the names of a hard-linked
+// file as separate files, refuses FIFOs, and creates each entry by a path
+// joined lexically, so that a symlink from the archive can take a later
+// entry out of the directory.
+package initrd
 
 import (
 	"bufio"
@@ -140,18 +152,6 @@ func readGzipSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error)
 		return 0, err
 	}
 	return src.n - int64(br.Buffered()), nil
-}
-
-func readXZSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error) {
-	br := &countingByteReader{r: bufio.NewReaderSize(io.NewSectionReader(r, p, size-p), 64<<10)}
-	x, err := newXZReader(br)
-	if err != nil {
-		return 0, err
-	}
-	if err := readArchives(x, sink); err != nil {
-		return 0, err
-	}
-	return br.n, nil
 }
 
 func readZstdSegment(r io.ReaderAt, p, size int64, sink cpioSink) (int64, error) {

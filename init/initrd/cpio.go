@@ -1,4 +1,4 @@
-package handover
+package initrd
 
 // The cpio "newc" format as the kernel unpacks it into its rootfs
 // (init/initramfs.c): 110-byte ASCII headers, names and data padded to 4

@@ -1,4 +1,4 @@
-package handover
+package initrd
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// UnpackInitrd unpacks an initrd into dir as the kernel unpacks one into
+// Unpack unpacks an initrd into dir as the kernel unpacks one into
 // its rootfs: a sequence of segments, each a plain cpio archive or a zstd,
 // xz or gzip stream of archives, with zero bytes between them (early
 // microcode is a plain archive in front of the compressed main one).
@@ -18,7 +18,7 @@ import (
 // times; device nodes that need root are skipped without it. Names are
 // resolved inside dir only: an absolute name, ".." or a path through a
 // symlink pointing out of dir is an error naming the entry.
-func UnpackInitrd(r io.ReaderAt, size int64, dir string) error {
+func Unpack(r io.ReaderAt, size int64, dir string) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err

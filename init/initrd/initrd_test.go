@@ -1,18 +1,20 @@
-package handover
+package initrd
 
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 )
 
@@ -176,7 +178,7 @@ func unpack(t *testing.T, initrd []byte) (string, error) {
 	t.Helper()
 	dir := t.TempDir()
 	t.Cleanup(func() { chmodWritable(dir) })
-	return dir, UnpackInitrd(bytes.NewReader(initrd), int64(len(initrd)), dir)
+	return dir, Unpack(bytes.NewReader(initrd), int64(len(initrd)), dir)
 }
 
 // chmodWritable lets t.TempDir's cleanup remove read-only directories.
@@ -211,20 +213,11 @@ func TestUnpackInitrdFormats(t *testing.T) {
 	}
 }
 
-// TestUnpackInitrdXZTool unpacks an archive compressed by the xz tool as
-// the kernel's build does it.
-func TestUnpackInitrdXZTool(t *testing.T) {
-	tool, err := exec.LookPath("xz")
-	if err != nil {
-		t.Skip("no xz tool")
-	}
-	cmd := exec.Command(tool, "-c", "--check=crc32", "--lzma2=dict=1MiB")
-	cmd.Stdin = bytes.NewReader(newc(false, tree()...))
-	xz, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := unpack(t, cat(xz, newc(false, file("after-xz", 0o644, "found"))))
+// TestUnpackInitrdXZ unpacks an archive compressed as the kernel's build
+// does it (xz --check=crc32 --lzma2=dict=1MiB), and the segment after it.
+func TestUnpackInitrdXZ(t *testing.T) {
+	compressed := xzCompress(t, xz.WriterConfig{CheckSum: xz.CRC32, DictCap: 1 << 20}, newc(false, tree()...))
+	dir, err := unpack(t, cat(compressed, newc(false, file("after-xz", 0o644, "found"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +291,7 @@ func TestUnpackInitrdRefuses(t *testing.T) {
 			dir := filepath.Join(parent, "root")
 			os.Mkdir(dir, 0o755)
 			t.Cleanup(func() { chmodWritable(parent) })
-			err := UnpackInitrd(bytes.NewReader(tc.initrd), int64(len(tc.initrd)), dir)
+			err := Unpack(bytes.NewReader(tc.initrd), int64(len(tc.initrd)), dir)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("got %v, want an error with %s", err, tc.wantErr)
 			}
@@ -312,7 +305,7 @@ func TestUnpackInitrdRefuses(t *testing.T) {
 	}
 }
 
-// discard reads every entry, as UnpackInitrd does, without writing.
+// discard reads every entry, as Unpack does, without writing.
 type discard struct{ names []string }
 
 func (d *discard) entry(e *cpioEntry, data io.Reader) error {
@@ -333,14 +326,77 @@ func TestReadInitrdNames(t *testing.T) {
 	}
 }
 
+// entries records what a reader hands over, to compare two readers.
+type entries []string
+
+const endOfArchive = "end of archive"
+
+func (l *entries) entry(e *cpioEntry, data io.Reader) error {
+	b, err := io.ReadAll(data)
+	*l = append(*l, fmt.Sprintf("%s %#o %q", e.Name, e.Mode, b))
+	return err
+}
+func (l *entries) endArchive() { *l = append(*l, endOfArchive) }
+
+// klauspost decodes zstd frames with klauspost's decoder alone.
+func klauspost(b []byte) ([]byte, error) {
+	dec, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return io.ReadAll(dec)
+}
+
+// FuzzReadInitrd reads anything without a panic, and for zstd compares
+// with an oracle: what our reader decodes (its frame walk, the decoder
+// given exactly the frames, the archives after) must equal what
+// klauspost's decoder makes of the same bytes, read by the cpio reader.
 func FuzzReadInitrd(f *testing.F) {
 	archive := newc(false, tree()...)
 	f.Add(archive)
 	f.Add(newc(true, tree()...))
 	f.Add(cat(newc(false, file("a", 0o644, "b")), make([]byte, 8), gzipped(archive)))
 	f.Add(zstded(archive))
+	f.Add(cat(zstded(newc(false, file("a", 0o644, "b"))), zstded(archive)))
+	f.Add(cat(zstded(archive), make([]byte, 4), newc(false, file("after", 0o644, "zstd"))))
+	f.Add(cat([]byte{0x50, 0x2a, 0x4d, 0x18, 2, 0, 0, 0, 'h', 'i'}, zstded(archive))) // a skippable frame first
 	f.Add(storedXZ(archive))
 	f.Fuzz(func(t *testing.T, initrd []byte) {
-		readInitrd(bytes.NewReader(initrd), int64(len(initrd)), &discard{})
+		var got entries
+		err := readInitrd(bytes.NewReader(initrd), int64(len(initrd)), &got)
+		if !bytes.HasPrefix(initrd, zstdMagic) && !isZstdSkippable(initrd) {
+			return
+		}
+		decoded, derr := klauspost(initrd)
+		whole := derr == nil
+		if !whole {
+			// zstd, then other segments: the frames our reader measured
+			// must decode alone.
+			n, merr := zstdFramesLength(bytes.NewReader(initrd), 0, int64(len(initrd)))
+			if err != nil || merr != nil {
+				return
+			}
+			if decoded, derr = klauspost(initrd[:n]); derr != nil {
+				t.Fatalf("our reader took %d bytes for zstd frames that klauspost's decoder refuses: %v", n, derr)
+			}
+		}
+		var want entries
+		werr := readArchives(bytes.NewReader(decoded), &want)
+		if whole {
+			if werr == nil && !slices.Contains(want, endOfArchive) {
+				werr = errors.New("the initrd holds no cpio archive")
+			}
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("our reader: %v; klauspost's decoder and the cpio reader: %v", err, werr)
+			}
+			if err == nil && !slices.Equal(got, want) {
+				t.Fatalf("our reader handed over\n%q\nklauspost's decoder gives\n%q", got, want)
+			}
+			return
+		}
+		if werr != nil || len(want) > len(got) || !slices.Equal(got[:len(want)], want) {
+			t.Fatalf("our reader handed over\n%q\nthe zstd frames by klauspost's decoder give\n%q (%v)", got, want, werr)
+		}
 	})
 }
