@@ -18,6 +18,7 @@ type Signature struct {
 	Kind   string // "ext4", "vfat", "gpt", "btrfs", ...
 	Offset int64  // where the magic is
 	Label  string // the filesystem's label, when it has one and it was read
+	UUID   string // as blkid prints it, when known: tells copies of one signature from two signatures
 	Detail string // more facts for the operator, or ""
 }
 
@@ -134,7 +135,8 @@ func DetectSignatures(r io.ReaderAt) ([]Signature, error) {
 }
 
 // btrfsSignature reads the primary Btrfs superblock with the btrfs
-// package's parser. A magic with a superblock that does not parse is still
+// package's parser. Its offset is the magic's, as for every signature
+// here and in wipefs(8). A magic with a superblock that does not parse is still
 // reported: something was a Btrfs there.
 func btrfsSignature(r io.ReaderAt) (*Signature, error) {
 	buf := make([]byte, btrfs.SuperblockSize)
@@ -150,9 +152,9 @@ func btrfsSignature(r io.ReaderAt) (*Signature, error) {
 	case errors.Is(err, btrfs.ErrNotBtrfs):
 		return nil, nil
 	case err != nil:
-		return &Signature{Kind: "btrfs", Offset: btrfs.SuperblockOffset, Detail: "unusable superblock: " + err.Error()}, nil
+		return &Signature{Kind: "btrfs", Offset: btrfs.MagicOffset, Detail: "unusable superblock: " + err.Error()}, nil
 	}
-	return &Signature{Kind: "btrfs", Offset: btrfs.SuperblockOffset, Label: sb.Label,
+	return &Signature{Kind: "btrfs", Offset: btrfs.MagicOffset, Label: sb.Label, UUID: sb.FSIDString(),
 		Detail: fmt.Sprintf("fsid %s, %d device(s)", sb.FSIDString(), sb.NumDevices)}, nil
 }
 
