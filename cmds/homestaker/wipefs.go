@@ -53,7 +53,7 @@ func libblkidSignatures(device string) ([]Signature, error) {
 	}
 	sigs, err := parseWipefs(stdout.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %v (util-linux 2.29 or later prints what prepare reads)", wipefsCommand, device, err)
+		return nil, fmt.Errorf("%s %s: %v (prepare reads the JSON of util-linux 2.31 and later, which lists every magic)", wipefsCommand, device, err)
 	}
 	return sigs, nil
 }
