@@ -7,7 +7,7 @@ GO ?= go
 BUILD := build
 KERNEL_CACHE := .cache/kernel/current
 # Packages the build and the tests need; `make deps` installs the missing.
-DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign
+DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign mdadm lvm2 cryptsetup-bin bcache-tools reiserfsprogs
 
 export CGO_ENABLED := 0
 

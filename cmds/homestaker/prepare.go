@@ -28,9 +28,9 @@ elsewhere; it never prints a private key or the JWT.
 
 DEVICE is refused when it is mounted or otherwise in use (always), and when
 it holds a partition table or a filesystem signature other than a Btrfs
-labelled L (unless --force). A Btrfs labelled L is not formatted again: the
-missing subvolumes and secrets are added, and existing secrets are kept
-unless --rotate.
+labelled L, as this program or util-linux's wipefs(8) sees them (unless
+--force). A Btrfs labelled L is not formatted again: the missing subvolumes
+and secrets are added, and existing secrets are kept unless --rotate.
 
 exit status: 0 prepared and every check passes (warnings allowed), 1 DEVICE
 refused, a step failed or a check failed, 2 wrong usage`
@@ -196,7 +196,7 @@ func prepare(o *prepareOptions, out io.Writer) (res *prepareResult, err error) {
 		return nil, err
 	}
 	size, _ := f.Seek(0, io.SeekEnd)
-	sigs, err := DetectSignatures(f)
+	sigs, blind, err := allSignatures(f, o.device)
 	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", o.device, err)
@@ -206,6 +206,12 @@ func prepare(o *prepareOptions, out io.Writer) (res *prepareResult, err error) {
 		kind = "image file"
 	}
 	fmt.Fprintf(out, "%s: %s of %s\n", o.device, kind, humanSize(size))
+	if blind != nil {
+		if !o.force {
+			return nil, fmt.Errorf("refusing %s: %v; formatting over a signature this program cannot see would destroy it. --force goes on with its own probe alone", o.device, blind)
+		}
+		fmt.Fprintf(out, "--force: going on with this program's own probe alone: %v\n", blind)
+	}
 
 	switch decide(sigs, o.label) {
 	case reuseVolume:

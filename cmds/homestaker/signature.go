@@ -6,32 +6,64 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/homestaker/homestaker-boot/init/btrfs"
 )
 
-// Signature is something found at the start of a device that says it is
-// already in use: a partition table or a filesystem (or other volume)
-// signature. Kind is what blkid would call it.
+// Signature is something found on a device that says it is already in
+// use: a partition table or a filesystem (or other volume) signature. Kind
+// is what blkid calls it.
 type Signature struct {
-	Kind   string // "ext4", "vfat", "gpt", "btrfs", ...
-	Offset int64  // where the magic is
-	Label  string // the filesystem's label, when it has one and it was read
-	Detail string // more facts for the operator, or ""
+	Kind   string  // "ext4", "vfat", "gpt", "btrfs", ...
+	Offset int64   // where the magic is
+	Label  string  // the filesystem's label, when it has one and it was read
+	UUID   string  // as blkid prints it, when known: tells copies of one signature from two signatures
+	Detail string  // more facts for the operator, or ""
+	Also   []int64 // further copies of the magic, as wipefs lists them: backup headers, superblock mirrors
 }
 
 func (s Signature) String() string {
 	var b strings.Builder
-	b.WriteString(s.Kind)
+	b.WriteString(printable(s.Kind))
 	if s.Label != "" {
 		fmt.Fprintf(&b, " labelled %q", s.Label)
 	}
 	if s.Detail != "" {
-		b.WriteString(" (" + s.Detail + ")")
+		b.WriteString(" (" + printable(s.Detail) + ")")
 	}
-	fmt.Fprintf(&b, " at byte %d", s.Offset)
+	if len(s.Also) == 0 {
+		fmt.Fprintf(&b, " at byte %d", s.Offset)
+		return b.String()
+	}
+	offs := append([]int64{s.Offset}, s.Also...)
+	slices.Sort(offs)
+	b.WriteString(" at bytes ")
+	for i, off := range offs {
+		switch {
+		case i == len(offs)-1:
+			b.WriteString(" and ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, off)
+	}
 	return b.String()
+}
+
+// printable returns s, or s quoted when it holds what a terminal would
+// act on: a kind or a detail from wipefs is text read from the device.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // scanSize covers every magic below, but the Btrfs superblock, which the
@@ -134,7 +166,8 @@ func DetectSignatures(r io.ReaderAt) ([]Signature, error) {
 }
 
 // btrfsSignature reads the primary Btrfs superblock with the btrfs
-// package's parser. A magic with a superblock that does not parse is still
+// package's parser. Its offset is the magic's, as for every signature
+// here and in wipefs(8). A magic with a superblock that does not parse is still
 // reported: something was a Btrfs there.
 func btrfsSignature(r io.ReaderAt) (*Signature, error) {
 	buf := make([]byte, btrfs.SuperblockSize)
@@ -150,9 +183,9 @@ func btrfsSignature(r io.ReaderAt) (*Signature, error) {
 	case errors.Is(err, btrfs.ErrNotBtrfs):
 		return nil, nil
 	case err != nil:
-		return &Signature{Kind: "btrfs", Offset: btrfs.SuperblockOffset, Detail: "unusable superblock: " + err.Error()}, nil
+		return &Signature{Kind: "btrfs", Offset: btrfs.MagicOffset, Detail: "unusable superblock: " + err.Error()}, nil
 	}
-	return &Signature{Kind: "btrfs", Offset: btrfs.SuperblockOffset, Label: sb.Label,
+	return &Signature{Kind: "btrfs", Offset: btrfs.MagicOffset, Label: sb.Label, UUID: sb.FSIDString(),
 		Detail: fmt.Sprintf("fsid %s, %d device(s)", sb.FSIDString(), sb.NumDevices)}, nil
 }
 

@@ -132,7 +132,7 @@ func TestDetectSignaturesReadError(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
-	vol := Signature{Kind: "btrfs", Label: "homestaker", Offset: 65536}
+	vol := Signature{Kind: "btrfs", Label: "homestaker", Offset: 65536 + 0x40}
 	for _, tc := range []struct {
 		name string
 		sigs []Signature

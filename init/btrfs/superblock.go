@@ -18,6 +18,10 @@ import (
 // scan also trusts the primary alone.
 const SuperblockOffset = 64 << 10
 
+// MagicOffset is where the primary superblock's magic lies on the device:
+// the offset blkid and wipefs(8) give for a Btrfs signature.
+const MagicOffset = SuperblockOffset + offMagic
+
 // SuperblockSize is the size of a superblock on disk, checksummed from
 // byte 0x20 to the end.
 const SuperblockSize = 4096
