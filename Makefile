@@ -7,7 +7,10 @@ GO ?= go
 BUILD := build
 KERNEL_CACHE := .cache/kernel/current
 # Packages the build and the tests need; `make deps` installs the missing.
-DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign mdadm lvm2 cryptsetup-bin bcache-tools reiserfsprogs
+DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign
+# What `homestaker prepare`'s tests write foreign signatures with; installed
+# without their recommends (mdadm's would bring a mail server and udev).
+DEB_TEST_TOOLS := mdadm lvm2 cryptsetup-bin bcache-tools reiserfsprogs
 
 export CGO_ENABLED := 0
 
@@ -17,11 +20,11 @@ build: $(BUILD)/vmlinuz $(BUILD)/initramfs.cpio.zst $(BUILD)/homestaker
 
 deps: kernel
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "deps: installing $$missing"; \
-		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+	tools=$$(for p in $(DEB_TEST_TOOLS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	if [ -n "$$missing$$tools" ]; then echo "deps: installing $$missing $$tools"; $$SUDO apt-get update -qq; fi; \
+	if [ -n "$$missing" ]; then DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; fi; \
+	if [ -n "$$tools" ]; then DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$tools; fi
 	@command -v qemu-system-x86_64 >/dev/null || { echo "deps: qemu-system-x86_64 missing after install" >&2; exit 1; }
 	@command -v mkfs.btrfs >/dev/null || { echo "deps: mkfs.btrfs missing after install" >&2; exit 1; }
 
