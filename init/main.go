@@ -44,7 +44,9 @@ func main() {
 
 	cmdline := readCmdline()
 	cfg, problems := loadConfig(cmdline)
-	b := &boot{cfg: cfg, con: con, rep: &report.Report{Version: version, Kernel: kernelRelease(), Cmdline: cmdline}}
+	// The report (on the console, the volume and to the next system) gets
+	// the command line without the credentials a URL in it may carry.
+	b := &boot{cfg: cfg, con: con, cmdline: cmdline, rep: &report.Report{Version: version, Kernel: kernelRelease(), Cmdline: config.RedactURLs(cmdline)}}
 
 	// PID 1 must never exit: a panic becomes a failure like any other.
 	defer func() {
@@ -168,9 +170,10 @@ const (
 // plan's After lists order after that one (or, for the failure path, once the
 // plan has stopped), so no field needs a lock unless it says so.
 type boot struct {
-	cfg config.Config    // main, before the plan; read-only after
-	con *console.Console // main, before the plan; safe for concurrent use
-	rep *report.Report   // main; stages write it through their plan.Record, which locks
+	cfg     config.Config    // main, before the plan; read-only after
+	cmdline string           // main; the kernel's command line as given, credentials and all: never printed
+	con     *console.Console // main, before the plan; safe for concurrent use
+	rep     *report.Report   // main; stages write it through their plan.Record, which locks
 
 	netw   *netup.State      // network; nil when it failed or has not run
 	volume *storage.Volume   // storage; nil when it failed or has not run

@@ -69,7 +69,7 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 // reboot notifier would), unless the command line says otherwise.
 func (b *boot) moduleParams() map[string]string {
 	var words []string
-	for _, p := range config.Tokenize(b.rep.Cmdline) {
+	for _, p := range config.Tokenize(b.cmdline) {
 		if p.HasValue {
 			words = append(words, p.Key+"="+p.Value)
 		} else {

@@ -64,6 +64,9 @@ func (b *boot) sourceEnv(rec *plan.Record) nextstage.Env {
 		}
 		env.HTTP = client
 		env.Progress = func(p fetch.Progress) { rec.Printf("%s", p) }
+		if b.tunnel != nil {
+			env.ThroughTunnel, env.TunnelDevice = b.tunnel.Carries, b.tunnel.Name()
+		}
 	}
 	return env
 }
@@ -94,10 +97,7 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 	rec.Fact("source", next.Source.String())
 	rec.Fact("tree", next.Tree)
 	rec.Fact("verified", next.Verified)
-	how := next.Verified.Mode
-	if next.Verified.Signer != "" {
-		how += " by key " + next.Verified.Signer
-	}
+	how := next.Verified.Established()
 	counted := ""
 	if next.Count != nil {
 		counted = fmt.Sprintf(", boot %d of %d without a success mark", next.Count.Count+1, b.cfg.Tries)

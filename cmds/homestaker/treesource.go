@@ -203,21 +203,17 @@ func readSourceTree(src treeSource) (*sourceTree, error) {
 	if st.tree.Initrd != "" {
 		st.images = append(st.images, st.tree.Initrd)
 	}
-	seen := map[string]string{}
+	var scripts []string
 	for s := range st.scripts {
-		seen[s] = "the script " + s
+		scripts = append(scripts, s)
+	}
+	if err := st.tree.CheckNames(scripts, []string{verify.SumsFile, verify.SigFile}); err != nil {
+		return nil, err
 	}
 	for i, name := range st.images {
-		what := []string{"kernel", "initrd"}[i]
-		switch {
-		case name == verify.SumsFile || name == verify.SigFile:
-			return nil, fmt.Errorf("%s names %s as its %s; that name is for the checksums install-next writes", st.tree.From, name, what)
-		case strings.ContainsAny(name, "\\\n\r"):
-			return nil, fmt.Errorf("%s names %q as its %s; a backslash or line break cannot be listed in SHA256SUMS", st.tree.From, name, what)
-		case seen[name] != "":
-			return nil, fmt.Errorf("%s names %s as its %s, which is already %s", st.tree.From, name, what, seen[name])
+		if strings.ContainsAny(name, "\\\n\r") {
+			return nil, fmt.Errorf("%s names %q as its %s; a backslash or line break cannot be listed in SHA256SUMS", st.tree.From, name, []string{"kernel", "initrd"}[i])
 		}
-		seen[name] = "the " + what
 	}
 
 	st.sums, err = readSmall(src, verify.SumsFile)

@@ -75,12 +75,13 @@ type Source struct {
 
 // String returns the source as it was spelled on the command line.
 func (s Source) String() string {
+	if s.Kind == SourceHTTP {
+		return RedactURL(s.URL)
+	}
 	if s.Raw != "" {
 		return s.Raw
 	}
 	switch s.Kind {
-	case SourceHTTP:
-		return s.URL
 	default:
 		return s.Kind.String() + ":" + s.Path
 	}
@@ -115,7 +116,7 @@ type Problem struct {
 }
 
 func (p Problem) Error() string {
-	return fmt.Sprintf("%s=%q: %s", p.Key, p.Value, p.Message)
+	return RedactURLs(fmt.Sprintf("%s=%q: %s", p.Key, p.Value, p.Message))
 }
 
 // Param is one parameter of a command line.

@@ -43,7 +43,12 @@ func Encode(cfg Config) string {
 	if len(cfg.Next) > 0 && !slices.Equal(cfg.Next, d.Next) {
 		srcs := make([]string, len(cfg.Next))
 		for i, s := range cfg.Next {
-			srcs[i] = s.String()
+			srcs[i] = s.Raw // what the operator wrote, credentials and all: this is a command line, not a message
+			if srcs[i] == "" && s.Kind == SourceHTTP {
+				srcs[i] = s.URL
+			} else if srcs[i] == "" {
+				srcs[i] = s.String()
+			}
 		}
 		add("homestaker.next", strings.Join(srcs, ","))
 	}

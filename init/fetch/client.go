@@ -4,16 +4,18 @@
 package fetch
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/homestaker/homestaker-boot/init/config"
 )
 
 // Timeouts of one attempt. There is no overall timeout: a 4 GB initrd over
@@ -126,26 +128,51 @@ func (t *trustCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // Redact returns rawURL without its userinfo, for messages and the console:
 // a password in homestaker.next must never reach a screen or a report.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err == nil {
-		if u.User == nil {
-			return rawURL // as the operator wrote it
+func Redact(rawURL string) string { return config.RedactURL(rawURL) }
+
+// Pinned returns a copy of c whose connections are made by dial (a source
+// pinned to the addresses and the device its channel was checked for) and
+// which follows a redirect only to the same scheme and host: a redirect
+// elsewhere would leave the channel the tree is trusted for.
+func Pinned(c *http.Client, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	out := &http.Client{CheckRedirect: sameOrigin}
+	switch t := c.Transport.(type) {
+	case *trustCheck:
+		tr := t.tr.Clone()
+		if dial != nil {
+			tr.DialContext = dial
 		}
-		u.User = nil
-		return u.String()
+		out.Transport = &trustCheck{tr: tr, caFile: t.caFile, caErr: t.caErr}
+	case *http.Transport:
+		tr := t.Clone()
+		if dial != nil {
+			tr.DialContext = dial
+		}
+		out.Transport = tr
+	default:
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		if dial != nil {
+			tr.DialContext = dial
+		}
+		out.Transport = tr
 	}
-	// Unparseable: cut "scheme://userinfo@" by hand.
-	s := rawURL
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
-		}
-		if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-			return s[:i+3] + rest[at+1:]
-		}
+	return out
+}
+
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		return &redirectError{from: Redact(first.Scheme + "://" + first.Host + "/"), to: Redact(req.URL.Scheme + "://" + req.URL.Host + "/")}
 	}
-	return s
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// redirectError is a redirect out of a source's channel: not retried.
+type redirectError struct{ from, to string }
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("redirected from %s to %s, outside the channel the tree is checked for", e.from, e.to)
 }

@@ -113,6 +113,10 @@ func transportFailure(err error) error {
 	if errors.As(err, &ce) {
 		return permanent(err, "use an http:// source, or build the initramfs with a CA bundle")
 	}
+	var re *redirectError
+	if errors.As(err, &re) {
+		return permanent(err, "serve the tree where the URL points, or name the server it redirects to in homestaker.next")
+	}
 	var te *certError
 	if errors.As(err, &te) {
 		return permanent(err, "the server's certificate must be issued for the URL's host by a CA in that bundle")

@@ -79,3 +79,29 @@ func inTree(what, p string) (string, error) {
 	}
 	return c, nil
 }
+
+// CheckNames refuses a tree that gives one file two roles: a kernel or
+// initrd that is one of the scripts read (scripts: kexec-boot, or
+// netboot.ipxe and variables.ipxe), one of the files that verify the tree
+// (verifiers: SHA256SUMS and its signature), or the kernel as the initrd.
+// A tree is assembled from each name once, so that what was parsed and
+// hashed is what is loaded.
+func (t Tree) CheckNames(scripts, verifiers []string) error {
+	seen := map[string]string{}
+	for _, s := range scripts {
+		seen[s] = "the script " + s
+	}
+	for _, v := range verifiers {
+		seen[v] = "the checksums file " + v
+	}
+	for _, f := range []struct{ what, name string }{{"kernel", t.Kernel}, {"initrd", t.Initrd}} {
+		if f.name == "" {
+			continue
+		}
+		if role := seen[f.name]; role != "" {
+			return fmt.Errorf("%s names %s as its %s, which is already %s: each file of a tree has one role", t.From, f.name, f.what, role)
+		}
+		seen[f.name] = "the " + f.what
+	}
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,6 +39,11 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
+	ch, client, err := channelOf(ctx, base, env)
+	if err != nil {
+		return nil, err
+	}
+	env.HTTP = client
 	reach := env.ReachTimeout
 	if reach == 0 {
 		reach = reachTimeout
@@ -90,11 +94,18 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	} else {
 		return nil, err
 	}
-	sums, err := optional("SHA256SUMS")
+	if err := tree.CheckNames(scriptNames(scripts), []string{verify.SumsFile, verify.SigFile}); err != nil {
+		return nil, err
+	}
+	sums, err := optional(verify.SumsFile)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := optional("SHA256SUMS.minisig")
+	sig, err := optional(verify.SigFile)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := ch.mode(env, sums, sig)
 	if err != nil {
 		return nil, err
 	}
@@ -112,21 +123,21 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	}()
 	files := map[string]*os.File{}
 	defer closeScripts(files, tree)
-	// The scripts are hashed from files like everything else.
+	// Every file goes to a name chosen here, once, so that no download
+	// can overwrite another: the scripts are hashed from the bytes that
+	// were parsed, and the kernel and initrd are the bytes fetched for
+	// their role.
 	for name, b := range scripts {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			return l, err
-		}
+		p := filepath.Join(dir, "script."+name)
+		f, err := createExclusive(p, b)
 		l.temp = append(l.temp, p)
-		f, err := os.Open(p)
 		if err != nil {
 			return l, err
 		}
 		files[name] = f
 	}
-	download := func(name string) (*os.File, error) {
-		p := filepath.Join(dir, path.Base(name))
+	download := func(name, role string) (*os.File, error) {
+		p := filepath.Join(dir, role)
 		l.temp = append(l.temp, p)
 		// Retries go on while bytes arrive; stallTimeout without any
 		// gives the source up.
@@ -152,19 +163,48 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 		}
 		return os.Open(p)
 	}
-	if l.Kernel, err = download(tree.Kernel); err != nil {
+	if l.Kernel, err = download(tree.Kernel, "kernel"); err != nil {
 		return l, err
 	}
 	files[tree.Kernel] = l.Kernel
 	if tree.Initrd != "" {
-		if l.Initrd, err = download(tree.Initrd); err != nil {
+		if l.Initrd, err = download(tree.Initrd, "initrd"); err != nil {
 			return l, err
 		}
 		files[tree.Initrd] = l.Initrd
 	}
 	l.temp = append(l.temp, dir)
-	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
+	if l.Verified, err = verify.Check(mode, env.Keys, sums, sig, files); err != nil {
 		return l, err
 	}
+	l.Verified.Channel = ch.name
+	if ch.warning != "" {
+		l.Verified.Warning = strings.TrimPrefix(l.Verified.Warning+"; "+ch.warning, "; ")
+	}
 	return l, kexectree.CheckKernel(fetch.Redact(base+tree.Kernel), l.Kernel)
+}
+
+// createExclusive writes b to a new file at p and opens it for reading.
+func createExclusive(p string, b []byte) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func scriptNames(scripts map[string][]byte) []string {
+	var n []string
+	for name := range scripts {
+		n = append(n, name)
+	}
+	return n
 }

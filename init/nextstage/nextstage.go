@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,12 @@ type Env struct {
 	// ReachTimeout is how long an HTTP source may not answer before the
 	// next source is tried; 0 is 30 s.
 	ReachTimeout time.Duration
+	// ThroughTunnel reports whether the kernel routes traffic to an
+	// address through the WireGuard tunnel, whose device is
+	// TunnelDevice; nil when there is no tunnel. Plain http outside it
+	// boots only a signed tree (see channel).
+	ThroughTunnel func(netip.Addr) bool
+	TunnelDevice  string
 }
 
 // Loaded is a verified next stage ready for the handover.
@@ -152,6 +159,13 @@ func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	var scripts []string
+	for name := range files {
+		scripts = append(scripts, name)
+	}
+	if err := tree.CheckNames(scripts, []string{verify.SumsFile, verify.SigFile}); err != nil {
+		return nil, err
+	}
 	l := &Loaded{Source: src, Dir: dir, Tree: tree}
 	if l.Kernel, err = os.Open(filepath.Join(dir, tree.Kernel)); err != nil {
 		return nil, fmt.Errorf("kernel named by %s: %v", tree.From, err)
@@ -173,6 +187,10 @@ func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
 	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
 		l.Close()
 		return nil, err
+	}
+	l.Verified.Channel = onVolume.name
+	if src.Kind == config.SourceInitramfs {
+		l.Verified.Channel = inInitramfs.name
 	}
 	if err := kexectree.CheckKernel(filepath.Join(dir, tree.Kernel), l.Kernel); err != nil {
 		l.Close()

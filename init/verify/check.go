@@ -39,6 +39,25 @@ type Result struct {
 	Signer  string            // key id of the trusted key that signed SHA256SUMS
 	Files   map[string]string // name -> hex sha256, for each file checked
 	Warning string            // set when the tree boots unverified
+	// Channel is how the bytes came, for a checksum's worth: "on the
+	// volume", "in the initramfs", "over https", "over the tunnel", "over
+	// plain http outside the tunnel".
+	Channel string `json:",omitempty"`
+}
+
+// Established says what the verification established, for the console:
+// "signature by key ID", "checksum over the tunnel", ..., never a bare
+// "checksum" that hides how the bytes came.
+func (r Result) Established() string {
+	switch {
+	case r.Signer != "":
+		return "signature by key " + r.Signer
+	case r.Mode == "checksum" && r.Warning == WarnNoSums:
+		return "nothing, no " + SumsFile + " " + r.Channel
+	case r.Mode == "checksum":
+		return strings.TrimSpace("checksum " + r.Channel)
+	}
+	return r.Mode
 }
 
 // Warnings set in Result.

@@ -151,3 +151,15 @@ func defaultGateway() (netip.Addr, string) {
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// Carries reports whether the kernel routes traffic to addr through the
+// tunnel's device: what the next stage's channel rule asks of an http
+// source (a route, not the addresses of AllowedIPs, decides).
+func (t *Tunnel) Carries(addr netip.Addr) bool {
+	routes, err := netlink.RouteGet(net.IP(addr.AsSlice()))
+	if err != nil || len(routes) == 0 {
+		return false
+	}
+	link, err := netlink.LinkByName(t.Name())
+	return err == nil && routes[0].LinkIndex == link.Attrs().Index
+}

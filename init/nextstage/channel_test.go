@@ -1,0 +1,211 @@
+package nextstage
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+
+	"aead.dev/minisign"
+
+	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/verify"
+)
+
+// server serves a kexec tree over HTTP and counts the requests per name.
+type server struct {
+	*httptest.Server
+	mu    sync.Mutex
+	files map[string]string
+	hits  map[string]int
+	// second, when set, is what the server answers from the second
+	// request of a name on: a server that plays both roles.
+	second map[string]string
+}
+
+func serveTree(t *testing.T, files map[string]string) *server {
+	t.Helper()
+	s := &server{files: files, hits: map[string]int{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/tree/")
+		s.mu.Lock()
+		s.hits[name]++
+		body, ok := s.files[name]
+		if alt, has := s.second[name]; has && s.hits[name] > 1 {
+			body = alt
+		}
+		s.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func sumsOf(files map[string]string) string {
+	var b strings.Builder
+	for _, name := range []string{"kexec-boot", "bzImage", "initrd.zst"} {
+		if body, ok := files[name]; ok {
+			fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256([]byte(body)), name)
+		}
+	}
+	return b.String()
+}
+
+func treeFiles(script string) map[string]string {
+	f := map[string]string{"kexec-boot": script, "bzImage": fakeKernel, "initrd.zst": "initrd bytes"}
+	f["SHA256SUMS"] = sumsOf(f)
+	return f
+}
+
+func httpSource(u string) config.Source {
+	return config.Source{Kind: config.SourceHTTP, URL: u, Raw: u}
+}
+
+// lo stands in for the tunnel's device: 127.0.0.1 is "routed through
+// the tunnel" when the test says so.
+func tunnelEnv(t *testing.T, through bool) Env {
+	env := Env{Mode: config.VerifyChecksum, HTTP: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, TmpDir: t.TempDir()}
+	if through {
+		env.ThroughTunnel = func(a netip.Addr) bool { return a.IsLoopback() }
+		env.TunnelDevice = "lo"
+	}
+	return env
+}
+
+// Item 1: a tree is assembled from each name once. A kexec-boot that names
+// itself (or SHA256SUMS) as the initrd is refused, and a server that
+// answers a name differently the second time never gets a second request.
+func TestHTTPTreeFromEachNameOnce(t *testing.T) {
+	t.Parallel()
+	selfInitrd := strings.Replace(script, "${SCRIPT_DIR}/initrd.zst", "${SCRIPT_DIR}/kexec-boot", 1)
+	sumsInitrd := strings.Replace(script, "${SCRIPT_DIR}/initrd.zst", "${SCRIPT_DIR}/SHA256SUMS", 1)
+	for name, s := range map[string]string{"the script": selfInitrd, "SHA256SUMS": sumsInitrd} {
+		srv := serveTree(t, treeFiles(s))
+		_, err := Locate(context.Background(), []config.Source{httpSource(srv.URL + "/tree/")}, tunnelEnv(t, true), nil)
+		if err == nil || !strings.Contains(err.Error(), "each file of a tree has one role") {
+			t.Errorf("a kexec-boot naming %s as its initrd: %v", name, err)
+		}
+	}
+
+	// The attack: the first kexec-boot carries the attacker's command
+	// line, the second the signed one.
+	files := treeFiles(script)
+	evil := strings.Replace(selfInitrd, "boot.shell_on_fail", "init=/evil", 1)
+	srv := serveTree(t, files)
+	srv.files["kexec-boot"] = evil
+	srv.second = map[string]string{"kexec-boot": script}
+	_, err := Locate(context.Background(), []config.Source{httpSource(srv.URL + "/tree/")}, tunnelEnv(t, true), nil)
+	if err == nil {
+		t.Fatal("booted a tree whose script names itself as the initrd")
+	}
+	ok := serveTree(t, treeFiles(script))
+	l, err := Locate(context.Background(), []config.Source{httpSource(ok.URL + "/tree/")}, tunnelEnv(t, true), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	for name, n := range ok.hits {
+		if n != 1 {
+			t.Errorf("%s was requested %d times, want once", name, n)
+		}
+	}
+}
+
+// Item 2: plain http outside the tunnel authenticates nothing; a tree
+// from there boots only when signed by a trusted key. Through the tunnel
+// the checksum is enough, and the console says which was established.
+func TestPlainHTTPOutsideTheTunnelNeedsASignature(t *testing.T) {
+	t.Parallel()
+	files := treeFiles(script)
+	srv := serveTree(t, files)
+	src := []config.Source{httpSource(srv.URL + "/tree/")}
+
+	_, err := Locate(context.Background(), src, tunnelEnv(t, false), nil)
+	for _, want := range []string{"plain http outside the WireGuard tunnel", "install-next --sign", "https", "inside the WireGuard tunnel"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("an unsigned tree over plain http: %v; want it refused naming %q", err, want)
+		}
+	}
+	if srv.hits["bzImage"] != 0 {
+		t.Errorf("the kernel was downloaded for a tree that cannot boot")
+	}
+
+	l, err := Locate(context.Background(), src, tunnelEnv(t, true), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Verified.Established(); got != "checksum over the tunnel" {
+		t.Errorf("verified: %q, want checksum over the tunnel", got)
+	}
+	l.Close()
+
+	// Signed: boots from outside the tunnel.
+	pub, priv, err := minisign.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := treeFiles(script)
+	signed["SHA256SUMS.minisig"] = string(minisign.Sign(priv, []byte(signed["SHA256SUMS"])))
+	ssrv := serveTree(t, signed)
+	env := tunnelEnv(t, false)
+	env.Keys = []verify.TrustedKey{{ID: verify.KeyID(pub.ID()), Key: pub}}
+	l, err = Locate(context.Background(), []config.Source{httpSource(ssrv.URL + "/tree/")}, env, nil)
+	if err != nil {
+		t.Fatalf("a signed tree over plain http: %v", err)
+	}
+	if got, want := l.Verified.Established(), "signature by key "+verify.KeyID(pub.ID()); got != want {
+		t.Errorf("verified: %q, want %q", got, want)
+	}
+	l.Close()
+
+	// homestaker.verify=off is the lab's way out: it boots, with a warning.
+	env = tunnelEnv(t, false)
+	env.Mode = config.VerifyOff
+	l, err = Locate(context.Background(), src, env, nil)
+	if err != nil || !strings.Contains(l.Verified.Warning, "plain http outside the WireGuard tunnel") {
+		t.Errorf("verify=off over plain http: %v, warning %q", err, l.Verified.Warning)
+	}
+	if l != nil {
+		l.Close()
+	}
+}
+
+// A redirect would take a tunnel source out of the tunnel: refused.
+func TestTunnelSourceRedirectRefused(t *testing.T) {
+	t.Parallel()
+	other := serveTree(t, treeFiles(script))
+	srv := httptest.NewServer(http.RedirectHandler(other.URL+"/tree/kexec-boot", http.StatusFound))
+	t.Cleanup(srv.Close)
+	_, err := Locate(context.Background(), []config.Source{httpSource(srv.URL + "/tree/")}, tunnelEnv(t, true), nil)
+	if err == nil || !strings.Contains(err.Error(), "outside the channel") {
+		t.Errorf("a redirect to another server: %v", err)
+	}
+}
+
+// Item 4: credentials in the URL never reach a message.
+func TestCredentialsInURLNeverShown(t *testing.T) {
+	t.Parallel()
+	srv := serveTree(t, map[string]string{})
+	u := strings.Replace(srv.URL, "http://", "http://operator:hunter2@", 1) + "/tree/?token=s3cr3t"
+	var msgs []string
+	_, err := Locate(context.Background(), []config.Source{httpSource(u)}, tunnelEnv(t, true), func(s config.Source, err error) {
+		msgs = append(msgs, s.String()+": "+err.Error())
+	})
+	msgs = append(msgs, err.Error(), httpSource(u).String())
+	for _, m := range msgs {
+		for _, secret := range []string{"hunter2", "s3cr3t", "operator"} {
+			if strings.Contains(m, secret) {
+				t.Errorf("%q shows %q", m, secret)
+			}
+		}
+	}
+}
