@@ -23,7 +23,7 @@ import (
 )
 
 const (
-	installNextSynopsis = "[--sign KEYFILE] [--previous=false] --volume DIR SRC"
+	installNextSynopsis = "[--sign KEYFILE [--source-key PUBKEY]] [--previous=false] --volume DIR SRC"
 	installNextAbout    = `Installs a HomestakerOS kexec tree as /boot/current on the volume, where the
 init boots it from. SRC is the tree's directory, or its http:// or https://
 URL: kexec-boot (or netboot.ipxe with variables.ipxe) and the kernel and
@@ -34,7 +34,9 @@ on the volume changes when it is not.
 The files the tree uses are copied to DIR/boot/.new-*, each fsynced, with a
 SHA256SUMS over them and, with --sign, its minisign signature
 SHA256SUMS.minisig. When SRC has a SHA256SUMS of its own, the copies must
-match it. The new tree is then checked as the init will check it, and
+match it. --sign signs only what was verified: a directory, or a URL whose
+own SHA256SUMS.minisig checks against --source-key (a download checked by
+nothing else is never signed). The new tree is then checked as the init will check it, and
 rotated in: DIR/boot/current becomes DIR/boot/previous (the old previous is
 deleted) and the new tree becomes DIR/boot/current. A crash at any point
 leaves a bootable current or previous.
@@ -46,12 +48,13 @@ exit status: 0 installed, 1 the tree was refused or a step failed (the volume
 keeps what it had), 2 wrong usage`
 )
 
-var installNextArgNames = map[string]string{"sign": "KEYFILE", "volume": "DIR"}
+var installNextArgNames = map[string]string{"sign": "KEYFILE", "source-key": "PUBKEY", "volume": "DIR"}
 
 type installOptions struct {
 	volume      string
 	src         string
 	signKey     string
+	sourceKey   string // the public key SRC's own signature must check against
 	previous    bool
 	passwordTTY string // where the key's password is asked
 }
@@ -61,6 +64,8 @@ func parseInstallNextArgs(args []string, stdout, stderr io.Writer) (*installOpti
 	fs := newFlagSet("install-next")
 	fs.StringVar(&o.signKey, "sign", "", "sign SHA256SUMS with this minisign secret key file (minisign -G's .key); the init then\n"+
 		"needs its public key in "+verify.TrustedDir+" to boot the tree under homestaker.verify=signature")
+	fs.StringVar(&o.sourceKey, "source-key", "", "with --sign and a URL as SRC: the minisign public key file (minisign.pub) that SRC's own\n"+
+		verify.SigFile+" must check against; install-next never signs a plain download")
 	fs.BoolVar(&o.previous, "previous", true, "keep the tree that was current as /boot/previous, the fallback; with --previous=false it is\n"+
 		"deleted and /boot/previous stays as it is (when the current tree is known bad)")
 	fs.StringVar(&o.volume, "volume", "", "the mounted top level of the Btrfs volume (subvolid=5), which holds /boot")
@@ -78,6 +83,12 @@ func parseInstallNextArgs(args []string, stdout, stderr io.Writer) (*installOpti
 		return fail(fmt.Errorf("one SRC expected, got %q (flags go before SRC)", fs.Args()))
 	}
 	o.src = fs.Arg(0)
+	switch {
+	case o.signKey != "" && isHTTP(o.src) && o.sourceKey == "":
+		return fail(fmt.Errorf("--sign with a URL as SRC needs --source-key PUBKEY: install-next signs only a download whose own %s checks against a key you give; or fetch the tree, check it, and install it from the directory", verify.SigFile))
+	case o.sourceKey != "" && (o.signKey == "" || !isHTTP(o.src)):
+		return fail(errors.New("--source-key goes with --sign and a URL as SRC"))
+	}
 	if o.volume == "" {
 		return fail(errors.New("--volume DIR is missing: give where the volume's top level is mounted"))
 	}
@@ -189,6 +200,24 @@ func installNext(o *installOptions, out io.Writer) (res *installResult, err erro
 	tree, err := readSourceTree(src)
 	if err != nil {
 		return nil, fmt.Errorf("refusing %s: %v", o.src, err)
+	}
+	if o.sourceKey != "" {
+		// Signing a download says "I checked this": only when its own
+		// signature checks against the key the operator gave. The copies
+		// are then matched against that SHA256SUMS below.
+		k, err := verify.LoadTrustedKey(o.sourceKey)
+		if err != nil {
+			return nil, fmt.Errorf("--source-key %v", err)
+		}
+		sig, err := readSmall(src, verify.SigFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			sig = nil
+		} else if err != nil {
+			return nil, fmt.Errorf("refusing %s: %v", o.src, err)
+		}
+		if _, err := verify.CheckSignature([]verify.TrustedKey{k}, tree.sums, sig, "--sign over a URL needs SRC's own signature by --source-key"); err != nil {
+			return nil, fmt.Errorf("refusing to sign %s: %v", o.src, err)
+		}
 	}
 	// Open every file before touching the volume: a tree that names a
 	// missing file is refused with nothing changed.

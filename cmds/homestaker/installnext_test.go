@@ -533,3 +533,81 @@ func TestInstallNextRefusesANonKernelAndResetsTheCount(t *testing.T) {
 		t.Errorf("output does not explain the success mark:\n%s", out)
 	}
 }
+
+// --sign signs only what install-next verified: a directory, or a URL
+// whose own SHA256SUMS.minisig checks against --source-key; never a plain
+// download.
+func TestInstallNextSignsOnlyWhatItVerified(t *testing.T) {
+	upPub, upPriv, err := minisign.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ourPriv, _ := minisign.GenerateKey(nil)
+	otherPub, _, _ := minisign.GenerateKey(nil)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "minisign.key")
+	sec, _ := ourPriv.MarshalText()
+	write(t, keyFile, string(sec)+"\n")
+	pubFile := func(name string, k minisign.PublicKey) string {
+		b, _ := k.MarshalText()
+		p := filepath.Join(dir, name)
+		write(t, p, string(b)+"\n")
+		return p
+	}
+	upstream, other := pubFile("upstream.pub", upPub), pubFile("other.pub", otherPub)
+
+	src := kexecTree(t, "web")
+	os.Remove(filepath.Join(src, "netboot.ipxe"))
+	os.Remove(filepath.Join(src, "variables.ipxe"))
+	sums := verify.Sums{}
+	for _, n := range []string{"kexec-boot", "bzImage", "initrd.zst"} {
+		b, _ := os.ReadFile(filepath.Join(src, n))
+		sums[n] = sha256.Sum256(b)
+	}
+	sumsText := verify.FormatSums(sums)
+	write(t, filepath.Join(src, verify.SumsFile), string(sumsText))
+	unsigned := t.TempDir()
+	for _, n := range []string{"kexec-boot", "bzImage", "initrd.zst", verify.SumsFile} {
+		copyTestFile(t, filepath.Join(src, n), filepath.Join(unsigned, n))
+	}
+	write(t, filepath.Join(src, verify.SigFile), string(minisign.Sign(upPriv, sumsText)))
+	srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(src))))
+	defer srv.Close()
+	signedURL := srv.URL + "/" + filepath.Base(src) + "/"
+	unsignedSrv := httptest.NewServer(http.FileServer(http.Dir(filepath.Dir(unsigned))))
+	defer unsignedSrv.Close()
+	unsignedURL := unsignedSrv.URL + "/" + filepath.Base(unsigned) + "/"
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"a plain download", []string{"--sign", keyFile, signedURL}, exitUsage, "needs --source-key PUBKEY"},
+		{"the wrong upstream key", []string{"--sign", keyFile, "--source-key", other, signedURL}, exitCheck, "refusing to sign"},
+		{"no upstream signature", []string{"--sign", keyFile, "--source-key", upstream, unsignedURL}, exitCheck, "refusing to sign"},
+		{"--source-key without --sign", []string{"--source-key", upstream, signedURL}, exitUsage, "--source-key goes with --sign"},
+		{"verified by its own signature", []string{"--sign", keyFile, "--source-key", upstream, signedURL}, exitOK, "SHA256SUMS.minisig by key " + verify.KeyID(ourPriv.ID())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vol := t.TempDir()
+			code, out, errs := cli(t, append([]string{"install-next", "--volume", vol}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out+errs, tc.want) {
+				t.Errorf("install-next = %d, want %d with %q\n%s%s", code, tc.code, tc.want, out, errs)
+			}
+			if tc.code != exitOK && len(names(vol)) != 0 {
+				t.Errorf("the volume holds %v; want nothing written", names(vol))
+			}
+		})
+	}
+}
+
+func copyTestFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, to, string(b))
+}

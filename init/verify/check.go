@@ -112,6 +112,13 @@ func Check(mode config.VerifyMode, keys []TrustedKey, sums, sig []byte, files ma
 	return Result{}, fmt.Errorf("unknown verification mode %v", mode)
 }
 
+// CheckSignature checks that sig is a minisign signature of sums by one of
+// keys and returns that key's id: what install-next asks of a tree it is
+// to sign again.
+func CheckSignature(keys []TrustedKey, sums, sig []byte, why string) (string, error) {
+	return checkSignature(keys, sums, sig, why)
+}
+
 // checkSignature checks that sig is a minisign signature of sums by one of
 // keys and returns that key's id.
 func checkSignature(keys []TrustedKey, sums, sig []byte, why string) (string, error) {

@@ -57,6 +57,9 @@ func LoadTrustedKeys(dir string) ([]TrustedKey, []error) {
 	return keys, errs
 }
 
+// LoadTrustedKey reads one minisign public key file.
+func LoadTrustedKey(file string) (TrustedKey, error) { return loadKey(file) }
+
 func loadKey(file string) (TrustedKey, error) {
 	f, err := os.Open(file)
 	if err != nil {
