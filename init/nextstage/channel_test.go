@@ -7,9 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"aead.dev/minisign"
 
@@ -207,5 +211,62 @@ func TestCredentialsInURLNeverShown(t *testing.T) {
 				t.Errorf("%q shows %q", m, secret)
 			}
 		}
+	}
+}
+
+// The volume is hostile input: a FIFO as kexec-boot fails that source at
+// once (it would block the boot for ever), a symbolic link out of the
+// volume is not followed, and the next source boots.
+func TestHostileVolumeTree(t *testing.T) {
+	t.Parallel()
+	top := t.TempDir()
+	mk := func(name string) string {
+		dir := filepath.Join(top, "boot", name)
+		good := tree(t, true)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"kexec-boot", "bzImage", "initrd.zst", "SHA256SUMS"} {
+			b, _ := os.ReadFile(filepath.Join(good, f))
+			os.WriteFile(filepath.Join(dir, f), b, 0o644)
+		}
+		return dir
+	}
+	fifo, link, good := mk("fifo"), mk("link"), mk("good")
+	os.Remove(filepath.Join(fifo, "kexec-boot"))
+	if err := syscall.Mkfifo(filepath.Join(fifo, "kexec-boot"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "initrd.zst")
+	os.WriteFile(outside, []byte("initrd bytes"), 0o644)
+	os.Remove(filepath.Join(link, "initrd.zst"))
+	os.Symlink(outside, filepath.Join(link, "initrd.zst"))
+	vol := func(p string) config.Source {
+		return config.Source{Kind: config.SourceVolume, Path: p, Raw: "volume:" + p}
+	}
+	var refused []string
+	done := make(chan struct{})
+	var l *Loaded
+	var err error
+	go func() {
+		defer close(done)
+		l, err = Locate(context.Background(), []config.Source{vol("/boot/fifo"), vol("/boot/link"), vol("/boot/good")}, Env{Volume: top, Mode: config.VerifyChecksum}, func(s config.Source, err error) {
+			refused = append(refused, s.String()+": "+err.Error())
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Locate blocked on the FIFO")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Source.Path != "/boot/good" || l.Dir != good {
+		t.Errorf("booted %s from %s, want /boot/good", l.Source, l.Dir)
+	}
+	if len(refused) != 2 || !strings.Contains(refused[0], "kexec-boot is a FIFO, not a regular file") || !strings.Contains(refused[1], "symbolic link out of the volume") {
+		t.Errorf("refused: %q", refused)
 	}
 }

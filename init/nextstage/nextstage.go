@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/verify"
+	"github.com/homestaker/homestaker-boot/init/volfile"
 )
 
 // Env is what sources need besides their own address.
@@ -139,22 +141,55 @@ func sourceList(sources []config.Source) string {
 func load(ctx context.Context, src config.Source, env Env) (*Loaded, error) {
 	switch src.Kind {
 	case config.SourceInitramfs:
-		return loadDir(src, src.Path, env)
+		return loadDir(src, "/", env)
 	case config.SourceVolume:
 		if env.Volume == "" {
 			return nil, fmt.Errorf("the volume is not mounted")
 		}
-		return loadDir(src, filepath.Join(env.Volume, src.Path), env)
+		return loadDir(src, env.Volume, env)
 	case config.SourceHTTP:
 		return loadHTTP(ctx, src, env)
 	}
 	return nil, fmt.Errorf("unknown source kind %v", src.Kind)
 }
 
-// loadDir reads, opens and verifies a tree in a local directory.
-func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
+// treeDir is a tree's directory, read through a handle rooted at the
+// volume (or the initramfs): see volfile.
+type treeDir struct {
+	root    *os.Root
+	rel     string // the directory, relative to root
+	display string // the directory as the operator knows it
+}
+
+func (d treeDir) open(name string) (*os.File, error) {
+	f, _, err := volfile.Open(d.root, path.Join(d.rel, name), filepath.Join(d.display, name))
+	return f, err
+}
+
+// readOptional reads a small file of the tree; nil when it has none.
+func (d treeDir) readOptional(name string) ([]byte, error) {
+	b, err := volfile.ReadFile(d.root, path.Join(d.rel, name), filepath.Join(d.display, name), scriptLimit)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// loadDir reads, opens and verifies the tree at src.Path under top (the
+// volume's top level, or / for the initramfs).
+func loadDir(src config.Source, top string, env Env) (*Loaded, error) {
+	root, err := os.OpenRoot(top)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close() // the files opened through it stay open
+	d := treeDir{root: root, rel: strings.TrimPrefix(path.Clean(src.Path), "/"), display: filepath.Join(top, src.Path)}
+	if d.rel == "" {
+		d.rel = "."
+	}
+	dir := d.display
 	files := map[string]*os.File{}
-	tree, err := openTree(dir, files)
+	tree, err := openTree(d, files)
 	defer closeScripts(files, tree)
 	if err != nil {
 		return nil, err
@@ -167,19 +202,19 @@ func loadDir(src config.Source, dir string, env Env) (*Loaded, error) {
 		return nil, err
 	}
 	l := &Loaded{Source: src, Dir: dir, Tree: tree}
-	if l.Kernel, err = os.Open(filepath.Join(dir, tree.Kernel)); err != nil {
+	if l.Kernel, err = d.open(tree.Kernel); err != nil {
 		return nil, fmt.Errorf("kernel named by %s: %v", tree.From, err)
 	}
 	files[tree.Kernel] = l.Kernel
 	if tree.Initrd != "" {
-		if l.Initrd, err = os.Open(filepath.Join(dir, tree.Initrd)); err != nil {
+		if l.Initrd, err = d.open(tree.Initrd); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("initrd named by %s: %v", tree.From, err)
 		}
 		files[tree.Initrd] = l.Initrd
 	}
-	sums, err1 := readOptional(filepath.Join(dir, "SHA256SUMS"))
-	sig, err2 := readOptional(filepath.Join(dir, "SHA256SUMS.minisig"))
+	sums, err1 := d.readOptional(verify.SumsFile)
+	sig, err2 := d.readOptional(verify.SigFile)
 	if err := errors.Join(err1, err2); err != nil {
 		l.Close()
 		return nil, err
@@ -209,43 +244,35 @@ func closeScripts(files map[string]*os.File, tree kexectree.Tree) {
 	}
 }
 
-func readOptional(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return b, err
-}
-
 // openTree opens and parses kexec-boot, or netboot.ipxe (with
 // variables.ipxe) when there is no kexec-boot. The scripts are read from
 // the descriptors left in files, which are the ones verified: what is
 // checked is what was parsed.
-func openTree(dir string, files map[string]*os.File) (kexectree.Tree, error) {
-	script, err := openRead(dir, "kexec-boot", files)
+func openTree(d treeDir, files map[string]*os.File) (kexectree.Tree, error) {
+	script, err := openRead(d, "kexec-boot", files)
 	if err == nil {
-		return kexectree.ParseKexecBoot(filepath.Join(dir, "kexec-boot"), script)
+		return kexectree.ParseKexecBoot(filepath.Join(d.display, "kexec-boot"), script)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return kexectree.Tree{}, err
 	}
-	script, err = openRead(dir, "netboot.ipxe", files)
+	script, err = openRead(d, "netboot.ipxe", files)
 	if errors.Is(err, fs.ErrNotExist) {
-		return kexectree.Tree{}, fmt.Errorf("no kexec-boot or netboot.ipxe in %s", dir)
+		return kexectree.Tree{}, fmt.Errorf("no kexec-boot or netboot.ipxe in %s", d.display)
 	}
 	if err != nil {
 		return kexectree.Tree{}, err
 	}
-	vars, err := openRead(dir, "variables.ipxe", files)
+	vars, err := openRead(d, "variables.ipxe", files)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return kexectree.Tree{}, err
 	}
-	return kexectree.ParseIPXE(filepath.Join(dir, "netboot.ipxe"), script, vars)
+	return kexectree.ParseIPXE(filepath.Join(d.display, "netboot.ipxe"), script, vars)
 }
 
-// openRead opens dir/name into files and reads it from that descriptor.
-func openRead(dir, name string, files map[string]*os.File) ([]byte, error) {
-	f, err := os.Open(filepath.Join(dir, name))
+// openRead opens a script into files and reads it from that descriptor.
+func openRead(d treeDir, name string, files map[string]*os.File) ([]byte, error) {
+	f, err := d.open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +282,7 @@ func openRead(dir, name string, files map[string]*os.File) ([]byte, error) {
 		return nil, err
 	}
 	if st.Size() > scriptLimit {
-		return nil, fmt.Errorf("%s is %d bytes; a kexec tree's script is small", name, st.Size())
+		return nil, fmt.Errorf("%s is %d bytes; a kexec tree's script is small", filepath.Join(d.display, name), st.Size())
 	}
 	return io.ReadAll(io.NewSectionReader(f, 0, st.Size()))
 }
