@@ -30,6 +30,9 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 		return report.Fail("valid homestaker.* parameters on the kernel command line", strings.Join(bad, "\n"),
 			"correct the parameter in the boot loader's command line (or the PXE script), then reboot; `cat /proc/cmdline` shows what the kernel got")
 	}
+	if config.RedactURLs(b.cmdline) != b.cmdline {
+		rec.Warn("a URL on the kernel command line carries credentials (a user, a password or query values): this init never shows them, but the kernel prints its command line at boot and /proc/cmdline shows it to every process; prefer a source that needs none (a signed tree, or one served inside the tunnel)")
+	}
 	if err := linkCLI(); err != nil {
 		rec.Warn("`homestaker retry` will not be on the rescue shell's PATH: %v", err)
 	}

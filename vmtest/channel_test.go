@@ -36,8 +36,14 @@ func TestNextPlainHTTPOutsideTunnel(t *testing.T) {
 		}
 	}
 	expectStage2(t, vm)
+	if !strings.Contains(out, "a URL on the kernel command line carries credentials") {
+		t.Errorf("no warning that the kernel itself prints the credentials:\n%s", out)
+	}
 	secrets := []string{"hunter2", "s3cr3t", "operator:"}
 	for _, l := range vm.Lines() {
+		if strings.Contains(l.Text, "Command line: ") {
+			continue // the kernel's own, printed before the init runs
+		}
 		for _, s := range secrets {
 			if strings.Contains(l.Text, s) {
 				t.Errorf("the console shows %q: %s", s, l.Text)

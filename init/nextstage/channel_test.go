@@ -270,3 +270,38 @@ func TestHostileVolumeTree(t *testing.T) {
 		t.Errorf("refused: %q", refused)
 	}
 }
+
+// A tree whose server wants a token in the query gets it with every file:
+// each file's URL is the directory's path and the file's name, with the
+// directory's query.
+func TestTokenInQueryKeptForEachFile(t *testing.T) {
+	t.Parallel()
+	files := treeFiles(script)
+	var bad []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/tree/")
+		if r.URL.Query().Get("token") != "s3cr3t" {
+			mu.Lock()
+			bad = append(bad, r.URL.String())
+			mu.Unlock()
+			http.Error(w, "no token", http.StatusForbidden)
+			return
+		}
+		body, ok := files[name]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	l, err := Locate(context.Background(), []config.Source{httpSource(srv.URL + "/tree/?token=s3cr3t")}, tunnelEnv(t, true), nil)
+	if err != nil {
+		t.Fatalf("%v (requests without the token: %q)", err, bad)
+	}
+	defer l.Close()
+	if strings.Contains(l.Dir, "s3cr3t") || !strings.HasSuffix(l.Dir, "/tree/?token=<hidden>") {
+		t.Errorf("the tree's directory is shown as %q", l.Dir)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,11 +36,23 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if env.HTTP == nil {
 		return nil, fmt.Errorf("no HTTP client (is the network up?)")
 	}
-	base := src.URL
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
+	base, err := url.Parse(src.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL %s: %v", src, err)
 	}
-	ch, client, err := channelOf(ctx, base, env)
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	// at is the URL of a file of the tree: its query is the directory's (a
+	// token the server asks for); shown is what messages say of it.
+	at := func(name string) string {
+		u := *base
+		u.Path += name
+		u.RawPath = ""
+		return u.String()
+	}
+	shown := func(name string) string { return fetch.Redact(at(name)) }
+	ch, client, err := channelOf(ctx, base.String(), env)
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +64,9 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	get := func(name string) ([]byte, error) {
 		sctx, cancel := context.WithTimeout(ctx, reach)
 		defer cancel()
-		b, err := fetch.Small(sctx, env.HTTP, base+name, scriptLimit)
+		b, err := fetch.Small(sctx, env.HTTP, at(name), scriptLimit)
 		if err != nil && sctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("%s did not answer within %s: %v", fetch.Redact(base+name), reach, err)
+			return nil, fmt.Errorf("%s did not answer within %s: %v", shown(name), reach, err)
 		}
 		return b, err
 	}
@@ -69,13 +82,13 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	var tree kexectree.Tree
 	if b, err := get("kexec-boot"); err == nil {
 		scripts["kexec-boot"] = b
-		if tree, err = kexectree.ParseKexecBoot(base+"kexec-boot", b); err != nil {
+		if tree, err = kexectree.ParseKexecBoot(shown("kexec-boot"), b); err != nil {
 			return nil, err
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {
 		b, err := get("netboot.ipxe")
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no kexec-boot or netboot.ipxe at %s", fetch.Redact(base))
+			return nil, fmt.Errorf("no kexec-boot or netboot.ipxe at %s", shown(""))
 		}
 		if err != nil {
 			return nil, err
@@ -88,7 +101,7 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 		if vars != nil {
 			scripts["variables.ipxe"] = vars
 		}
-		if tree, err = kexectree.ParseIPXE(base+"netboot.ipxe", b, vars); err != nil {
+		if tree, err = kexectree.ParseIPXE(shown("netboot.ipxe"), b, vars); err != nil {
 			return nil, err
 		}
 	} else {
@@ -114,7 +127,7 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if err != nil {
 		return nil, err
 	}
-	l = &Loaded{Source: src, Dir: fetch.Redact(base), Tree: tree}
+	l = &Loaded{Source: src, Dir: shown(""), Tree: tree}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -155,9 +168,9 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 				env.Progress(pr)
 			}
 		}
-		if _, err := fetch.File(fctx, env.HTTP, base+name, p, progress); err != nil {
+		if _, err := fetch.File(fctx, env.HTTP, at(name), p, progress); err != nil {
 			if fctx.Err() != nil && ctx.Err() == nil {
-				return nil, fmt.Errorf("%s: no progress for %s: %v", fetch.Redact(base+name), stallTimeout, err)
+				return nil, fmt.Errorf("%s: no progress for %s: %v", shown(name), stallTimeout, err)
 			}
 			return nil, err
 		}
@@ -181,7 +194,7 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if ch.warning != "" {
 		l.Verified.Warning = strings.TrimPrefix(l.Verified.Warning+"; "+ch.warning, "; ")
 	}
-	return l, kexectree.CheckKernel(fetch.Redact(base+tree.Kernel), l.Kernel)
+	return l, kexectree.CheckKernel(shown(tree.Kernel), l.Kernel)
 }
 
 // createExclusive writes b to a new file at p and opens it for reading.
