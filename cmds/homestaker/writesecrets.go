@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
@@ -109,7 +110,7 @@ func (w *secretWriter) writeJWT() error {
 			w.printf("jwt: %s kept", t)
 			continue
 		}
-		if err := secret.WriteFileAtomic(w.abs(t), value.Encode(), 0o600); err != nil {
+		if err := atomicfile.WriteFile(w.abs(t), value.Encode(), 0o600); err != nil {
 			return err
 		}
 		switch {
@@ -138,10 +139,10 @@ func (w *secretWriter) writeHostKey() error {
 		if err != nil {
 			return err
 		}
-		if err := secret.WriteFileAtomic(p, priv, 0o600); err != nil {
+		if err := atomicfile.WriteFile(p, priv, 0o600); err != nil {
 			return err
 		}
-		if err := secret.WriteFileAtomic(p+".pub", pub, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p+".pub", pub, 0o644); err != nil {
 			return err
 		}
 		w.printf("ssh host key: %s replaced with a new key (--rotate): %s", rel, fp)
@@ -235,7 +236,7 @@ func (w *secretWriter) writeWireGuard(f *wgFlags, v *wgValues) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return existing != "", err
 	}
-	if err := secret.WriteFileAtomic(p, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return existing != "", err
 	}
 	what := "generated"

@@ -358,7 +358,7 @@ func TestSSHKeygen(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := filepath.Join(dir, "ours")
-		if err := WriteFileAtomic(p, privPEM, 0o600); err != nil {
+		if err := os.WriteFile(p, privPEM, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		out, err := exec.Command("ssh-keygen", "-y", "-f", p).Output()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
@@ -243,10 +244,10 @@ func EnsureHostKey(secretsDir, comment string) (fp string, generated bool, err e
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", false, err
 	}
-	if err := secret.WriteFileAtomic(p, priv, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, priv, 0o600); err != nil {
 		return "", false, err
 	}
-	if err := secret.WriteFileAtomic(p+".pub", pub, 0o644); err != nil {
+	if err := atomicfile.WriteFile(p+".pub", pub, 0o644); err != nil {
 		return "", false, err
 	}
 	return fp, true, nil
