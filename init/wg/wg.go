@@ -19,6 +19,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/resolvconf"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -127,7 +128,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder
 		}
 		t.resolv = change
 		if len(ignored) > 0 {
-			t.rec.Printf("%s: resolvers read the first %d nameservers only; %s will not be asked", o.ResolvConf, maxNameservers, strings.Join(ignored, ", "))
+			t.rec.Printf("%s: resolvers read the first %d nameservers only; %s will not be asked", o.ResolvConf, resolvconf.MaxNameservers, strings.Join(ignored, ", "))
 		}
 	}
 
