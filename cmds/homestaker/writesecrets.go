@@ -12,7 +12,8 @@ import (
 	"strings"
 
 	"github.com/homestaker/homestaker-boot/init/atomicfile"
-	"github.com/homestaker/homestaker-boot/init/secret"
+	"github.com/homestaker/homestaker-boot/init/hostkey"
+	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
@@ -52,7 +53,7 @@ func (w *secretWriter) jwtTargets() []string {
 	}
 	var t []string
 	for _, sv := range w.subvols[1:] {
-		if slices.Contains(secret.ClientSubvolumes, sv) {
+		if slices.Contains(jwt.ClientSubvolumes, sv) {
 			t = append(t, path.Join(sv, secrets.JWTName))
 		}
 	}
@@ -74,7 +75,7 @@ func (w *secretWriter) writeJWT() error {
 		candidates = append(candidates, path.Join(sv, secrets.JWTName))
 	}
 	exists := map[string]bool{}
-	var value secret.JWT
+	var value jwt.Secret
 	source := ""
 	for _, c := range candidates {
 		data, err := os.ReadFile(w.abs(c))
@@ -85,7 +86,7 @@ func (w *secretWriter) writeJWT() error {
 		if err != nil {
 			continue
 		}
-		if j, err := secret.ParseJWT(data); err == nil && source == "" {
+		if j, err := jwt.Parse(data); err == nil && source == "" {
 			value, source = j, c
 		}
 	}
@@ -99,7 +100,7 @@ func (w *secretWriter) writeJWT() error {
 		source = ""
 	}
 	if source == "" {
-		j, err := secret.GenerateJWT()
+		j, err := jwt.Generate()
 		if err != nil {
 			return err
 		}
@@ -135,7 +136,7 @@ func (w *secretWriter) writeHostKey() error {
 	rel := path.Join(w.secretsName(), secrets.HostKey)
 	p := filepath.Join(dir, secrets.HostKey)
 	if _, err := os.Stat(p); err == nil && w.rotate {
-		priv, pub, fp, err := secret.GenerateHostKey(hostKeyComment)
+		priv, pub, fp, err := hostkey.Generate(hostKeyComment)
 		if err != nil {
 			return err
 		}

@@ -14,8 +14,9 @@ import (
 	"strings"
 
 	"github.com/homestaker/homestaker-boot/init/atomicfile"
+	"github.com/homestaker/homestaker-boot/init/hostkey"
+	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/report"
-	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -160,10 +161,10 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 }
 
 // CheckJWT collects every jwt.hex in the secrets and client subvolumes and
-// applies the rules of package secret.
+// applies the rules of package jwt.
 func CheckJWT(root string, subvols []string) Check {
 	c := Check{Name: "jwt"}
-	var copies []secret.JWTCopy
+	var copies []jwt.Copy
 	var present []string
 	for i, s := range subvols {
 		p := filepath.Join(root, s, JWTName)
@@ -171,16 +172,16 @@ func CheckJWT(root string, subvols []string) Check {
 		relPath := path.Join(s, JWTName)
 		if i == 0 {
 			// CheckJWTCopies knows the secrets copy by this name.
-			relPath = secret.SharedJWTPath
+			relPath = jwt.SharedPath
 		}
-		copies = append(copies, secret.JWTCopy{Path: relPath, Data: data, ReadErr: err})
+		copies = append(copies, jwt.Copy{Path: relPath, Data: data, ReadErr: err})
 		if i > 0 {
 			if st, err := os.Stat(filepath.Join(root, s)); err == nil && st.IsDir() {
 				present = append(present, s)
 			}
 		}
 	}
-	res := secret.CheckJWTCopies(copies, present)
+	res := jwt.CheckCopies(copies, present)
 	c.Facts = map[string]any{"copies": res.Copies}
 	if res.Problem != nil {
 		c.Status = report.Failed
@@ -208,17 +209,17 @@ func CheckHostKey(secretsDir, secretsName string) Check {
 		c.Status, c.Message = report.Failed, err.Error()
 		return c
 	}
-	_, pub, err := secret.ParseHostKey(data)
+	_, pub, err := hostkey.Parse(data)
 	if err != nil {
 		c.Status = report.Failed
 		c.Message = fmt.Sprintf("%s/%s: %v", secretsName, HostKey, err)
 		c.Action = fmt.Sprintf("replace it with an Ed25519 key (`ssh-keygen -t ed25519 -N '' -f %s`), or delete it and the init generates one", p)
 		return c
 	}
-	fp := secret.Fingerprint(pub)
+	fp := hostkey.Fingerprint(pub)
 	c.Facts = map[string]any{"fingerprint": fp}
 	if pubData, err := os.ReadFile(filepath.Join(secretsDir, hostKeyPub)); err == nil {
-		if err := secret.CheckPublicKey(pub, pubData); err != nil {
+		if err := hostkey.CheckPublicKey(pub, pubData); err != nil {
 			c.Status, c.Message = report.Failed, fmt.Sprintf("%s/%s: %v", secretsName, hostKeyPub, err)
 			return c
 		}
@@ -237,7 +238,7 @@ func EnsureHostKey(secretsDir, comment string) (fp string, generated bool, err e
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, err
 	}
-	priv, pub, fp, err := secret.GenerateHostKey(comment)
+	priv, pub, fp, err := hostkey.Generate(comment)
 	if err != nil {
 		return "", false, err
 	}

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/report"
-	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -70,7 +70,7 @@ func base64Key(k wgconf.Key) string {
 }
 
 func hostKey(t *testing.T) (string, string) {
-	priv, pub, _, err := secret.GenerateHostKey("test")
+	priv, pub, _, err := hostkey.Generate("test")
 	if err != nil {
 		t.Fatal(err)
 	}
