@@ -45,6 +45,10 @@ type Options struct {
 	// WGNeeded is false with homestaker.wg=off: a missing wg0.conf is then
 	// fine.
 	WGNeeded bool
+	// WireGuard, when set, is the wg0.conf check the caller already ran
+	// (CheckWireGuard, with WGNeeded), used instead of reading the file
+	// again: the init's wireguard stage reads the same result.
+	WireGuard *WireGuard
 }
 
 // Result is every check, and the parsed wg0.conf for the tunnel.
@@ -71,9 +75,13 @@ func CheckVolume(root string, o Options) *Result {
 	r := &Result{}
 	secretsDir := filepath.Join(root, o.Subvols[0])
 	r.Checks = append(r.Checks, checkSubvols(root, o.Subvols))
-	wg, wgPath, c := CheckWireGuard(secretsDir, o.Subvols[0], o.WGNeeded)
-	r.WG, r.WGPath = wg, wgPath
-	r.Checks = append(r.Checks, c)
+	wg := o.WireGuard
+	if wg == nil {
+		c := CheckWireGuard(secretsDir, o.Subvols[0], o.WGNeeded)
+		wg = &c
+	}
+	r.WG, r.WGPath = wg.Config, wg.Path
+	r.Checks = append(r.Checks, wg.Check)
 	r.Checks = append(r.Checks, CheckJWT(root, o.Subvols))
 	r.Checks = append(r.Checks, CheckHostKey(secretsDir, o.Subvols[0]))
 	return r
@@ -95,8 +103,15 @@ func checkSubvols(root string, subvols []string) Check {
 	return c
 }
 
+// WireGuard is wg0.conf as CheckWireGuard found it.
+type WireGuard struct {
+	Config *wgconf.Config // nil when absent or invalid
+	Path   string         // the file read; "" when none was
+	Check  Check
+}
+
 // CheckWireGuard finds and parses wg0.conf in either layout.
-func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config, string, Check) {
+func CheckWireGuard(secretsDir, secretsName string, needed bool) WireGuard {
 	c := Check{Name: "wireguard"}
 	legacy, current := filepath.Join(secretsDir, WGLegacy), filepath.Join(secretsDir, WGCurrent)
 	_, errL := os.Stat(legacy)
@@ -107,7 +122,7 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 		c.Status = report.Failed
 		c.Message = fmt.Sprintf("both %s/%s and %s/%s exist; they may differ and the init will not guess", secretsName, WGLegacy, secretsName, WGCurrent)
 		c.Action = "keep one (the newer layout uses " + secretsName + "/" + WGCurrent + ") and remove the other"
-		return nil, "", c
+		return WireGuard{Check: c}
 	case errL == nil:
 		p = legacy
 	case errC == nil:
@@ -115,23 +130,23 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 	default:
 		if !needed {
 			c.Status, c.Message = report.OK, "no wg0.conf (homestaker.wg=off)"
-			return nil, "", c
+			return WireGuard{Check: c}
 		}
 		c.Status = report.Failed
 		c.Message = fmt.Sprintf("no %s/%s or %s/%s", secretsName, WGLegacy, secretsName, WGCurrent)
 		c.Action = "create it (`homestaker prepare --wg-...` writes one), or boot with homestaker.wg=off"
-		return nil, "", c
+		return WireGuard{Check: c}
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
 		c.Status, c.Message = report.Failed, err.Error()
-		return nil, p, c
+		return WireGuard{Path: p, Check: c}
 	}
 	cfg, warns, err := wgconf.Parse(p, data)
 	if err != nil {
 		c.Status, c.Message = report.Failed, err.Error()
 		c.Action = "fix the line named; wg-quick(8) documents the format"
-		return nil, p, c
+		return WireGuard{Path: p, Check: c}
 	}
 	var msgs []string
 	if st, err := os.Stat(p); err == nil {
@@ -157,7 +172,7 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 		c.Status = report.Warning
 		c.Message += "; " + strings.Join(msgs, "; ")
 	}
-	return cfg, p, c
+	return WireGuard{Config: cfg, Path: p, Check: c}
 }
 
 // CheckJWT collects every jwt.hex in the secrets and client subvolumes and
