@@ -186,7 +186,7 @@ func CheckJWT(root string, subvols []string) Check {
 		data, err := os.ReadFile(p)
 		relPath := path.Join(s, JWTName)
 		if i == 0 {
-			// CheckJWTCopies knows the secrets copy by this name.
+			// jwt.CheckCopies knows the secrets copy by this name.
 			relPath = jwt.SharedPath
 		}
 		copies = append(copies, jwt.Copy{Path: relPath, Data: data, ReadErr: err})
