@@ -112,6 +112,7 @@ func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
 func (b *boot) run(stages []plan.Stage) *report.Failure {
 	b.planning.Store(true)
 	defer b.planning.Store(false)
+	b.wg0.forget() // a retry reads wg0.conf again: the operator may have fixed it
 	return b.runner.Run(context.Background(), stages)
 }
 
@@ -177,6 +178,7 @@ type boot struct {
 
 	netw   *netup.State      // network; nil when it failed or has not run
 	volume *storage.Volume   // storage; nil when it failed or has not run
+	wg0    wg0Conf           // secrets or wireguard, whichever asks first, once per run (wireGuardConf); locks itself
 	tunnel *wg.Tunnel        // wireguard; nil when off or failed
 	next   *nextstage.Loaded // nextstage; closed by handover after the load
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/plan"
@@ -12,8 +13,9 @@ import (
 )
 
 // secrets generates the SSH host key when absent, then runs the checks
-// `homestaker check` runs. A bad wg0.conf fails the stage only when the
-// tunnel is required; the wireguard stage reports it either way.
+// `homestaker check` runs, the wg0.conf one shared with the wireguard
+// stage. A bad wg0.conf fails the stage only when the tunnel is required;
+// the wireguard stage reports it either way.
 func (b *boot) secrets(ctx context.Context, rec *plan.Record) error {
 	cfg := b.cfg
 	secretsDir := filepath.Join(cfg.Mnt, cfg.Subvols[0])
@@ -26,7 +28,8 @@ func (b *boot) secrets(ctx context.Context, rec *plan.Record) error {
 		rec.Printf("generated the SSH host key %s/%s: %s", cfg.Subvols[0], secrets.HostKey, fp)
 		rec.Fact("ssh_host_key_generated", true)
 	}
-	r := secrets.CheckVolume(cfg.Mnt, secrets.Options{Subvols: cfg.Subvols, WGNeeded: cfg.WG != config.WGOff})
+	wg0 := b.wireGuardConf()
+	r := secrets.CheckVolume(cfg.Mnt, secrets.Options{Subvols: cfg.Subvols, WGNeeded: cfg.WG != config.WGOff, WireGuard: &wg0})
 	var failed, actions, summary []string
 	for _, c := range r.Checks {
 		rec.Fact(c.Name, c)
@@ -50,4 +53,33 @@ func (b *boot) secrets(ctx context.Context, rec *plan.Record) error {
 	}
 	rec.Summary("%s checked", strings.Join(summary, ", "))
 	return nil
+}
+
+// wg0Conf is one run's check of wg0.conf, shared by the secrets and
+// wireguard stages: the file is read and parsed once, by whichever asks
+// first, since they run concurrently (the tunnel does not wait for the
+// secrets stage).
+type wg0Conf struct {
+	mu  sync.Mutex
+	res *secrets.WireGuard // guarded by mu; nil until asked in this run
+}
+
+// wireGuardConf returns wg0.conf as found and checked in this run of the
+// plan (secrets.CheckWireGuard, the check `homestaker check` runs).
+func (b *boot) wireGuardConf() secrets.WireGuard {
+	b.wg0.mu.Lock()
+	defer b.wg0.mu.Unlock()
+	if b.wg0.res == nil {
+		r := secrets.CheckWireGuard(filepath.Join(b.cfg.Mnt, b.cfg.Subvols[0]), b.cfg.Subvols[0], b.cfg.WG != config.WGOff)
+		b.wg0.res = &r
+	}
+	return *b.wg0.res
+}
+
+// forget drops the check, so that the next run of the plan (a retry,
+// after the operator fixed the file) reads wg0.conf again.
+func (w *wg0Conf) forget() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.res = nil
 }

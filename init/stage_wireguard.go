@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
-	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/wg"
 )
 
@@ -29,9 +27,10 @@ func (b *boot) wireguard(ctx context.Context, rec *plan.Record) error {
 }
 
 func (b *boot) startTunnel(ctx context.Context, rec *plan.Record) error {
-	conf, _, c := secrets.CheckWireGuard(filepath.Join(b.cfg.Mnt, b.cfg.Subvols[0]), b.cfg.Subvols[0], true)
+	wg0 := b.wireGuardConf()
+	conf := wg0.Config
 	if conf == nil {
-		return report.Fail("a valid wg0.conf in the secrets subvolume", c.Message, c.Action)
+		return report.Fail("a valid wg0.conf in the secrets subvolume", wg0.Check.Message, wg0.Check.Action)
 	}
 	o := wg.Options{ResolvConf: "/etc/resolv.conf"}
 	if b.netw != nil {

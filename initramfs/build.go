@@ -18,6 +18,7 @@ import (
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/kmod"
 	"github.com/homestaker/homestaker-boot/init/rescue"
@@ -255,11 +256,7 @@ func compress(path string, raw []byte) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Replace(path, buf.Bytes(), 0o644)
 }
 
 // summarise prints what went in and the sizes, so growth is noticed.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 )
 
 // writePXE fills m.pxeDir with boot.ipxe and the files it names, and
@@ -21,7 +23,7 @@ func writePXE(m bootMedia, initramfs string) (int64, error) {
 		total += n
 	}
 	script := ipxeScript(m.cmdline, m.initrdNames())
-	if err := writeFileAtomic(filepath.Join(m.pxeDir, ipxeName), []byte(script)); err != nil {
+	if err := atomicfile.Replace(filepath.Join(m.pxeDir, ipxeName), []byte(script), 0o644); err != nil {
 		return 0, err
 	}
 	return total + int64(len(script)), nil
@@ -46,13 +48,4 @@ func ipxeScript(cmdline string, initrds []string) string {
 	}
 	b.WriteString("boot\n")
 	return b.String()
-}
-
-// writeFileAtomic writes b to path through a temporary file.
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

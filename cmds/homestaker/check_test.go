@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homestaker/homestaker-boot/init/hostkey"
+	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/report"
-	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -54,13 +55,13 @@ func legacyTree(t *testing.T) string {
 		Interface: wgconf.Interface{PrivateKey: priv, Addresses: []netip.Prefix{netip.MustParsePrefix("10.8.0.2/24")}},
 		Peers:     []wgconf.Peer{{PublicKey: peer.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.8.0.0/24")}}},
 	}), 0o600)
-	jwt, err := secret.GenerateJWT()
+	secret, err := jwt.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	write("erigon/jwt.hex", jwt.Encode(), 0o600)
-	write("lighthouse/jwt.hex", jwt.Encode(), 0o600)
-	key, pub, _, err := secret.GenerateHostKey("test")
+	write("erigon/jwt.hex", secret.Encode(), 0o600)
+	write("lighthouse/jwt.hex", secret.Encode(), 0o600)
+	key, pub, _, err := hostkey.Generate("test")
 	if err != nil {
 		t.Fatal(err)
 	}

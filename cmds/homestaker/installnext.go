@@ -15,10 +15,10 @@ import (
 	"aead.dev/minisign"
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/kexectree"
-	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/verify"
 )
 
@@ -244,7 +244,7 @@ func installNext(o *installOptions, out io.Writer) (res *installResult, err erro
 		if err := os.Mkdir(boot, 0o755); err != nil {
 			return nil, err
 		}
-		if err := secret.SyncDir(o.volume); err != nil {
+		if err := atomicfile.SyncDir(o.volume); err != nil {
 			return nil, err
 		}
 	}
@@ -297,14 +297,14 @@ func installNext(o *installOptions, out io.Writer) (res *installResult, err erro
 	} else if len(back) != len(sums) {
 		return nil, fmt.Errorf("the %s to write would not read back: two file names that are the same once cleaned", verify.SumsFile)
 	}
-	if err := secret.WriteFileAtomic(filepath.Join(stage, verify.SumsFile), sumsText, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(stage, verify.SumsFile), sumsText, 0o644); err != nil {
 		return nil, err
 	}
 	var sig []byte
 	mode, trusted := config.VerifyChecksum, []verify.TrustedKey(nil)
 	if key != nil {
 		sig = signSums(*key, sumsText)
-		if err := secret.WriteFileAtomic(filepath.Join(stage, verify.SigFile), sig, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(stage, verify.SigFile), sig, 0o644); err != nil {
 			return nil, err
 		}
 		pub := signerKey(*key)
@@ -504,13 +504,13 @@ func rotate(boot, stage string, keepPrevious bool) (string, error) {
 	if err := move(stage, current); err != nil {
 		return "", err
 	}
-	if err := secret.SyncDir(boot); err != nil {
+	if err := atomicfile.SyncDir(boot); err != nil {
 		return "", err
 	}
 	if err := os.RemoveAll(old); err != nil {
 		return "", fmt.Errorf("installed, but removing the old tree %s: %v", old, err)
 	}
-	return msg, secret.SyncDir(boot)
+	return msg, atomicfile.SyncDir(boot)
 }
 
 func exists(p string) bool {
@@ -525,6 +525,6 @@ func syncTree(dir string) error {
 		if err != nil || !d.IsDir() {
 			return err
 		}
-		return secret.SyncDir(p)
+		return atomicfile.SyncDir(p)
 	})
 }

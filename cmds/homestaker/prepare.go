@@ -12,7 +12,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/btrfs"
 	"github.com/homestaker/homestaker-boot/init/config"
-	"github.com/homestaker/homestaker-boot/init/secret"
+	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 )
 
@@ -308,9 +308,9 @@ func fill(o *prepareOptions, dir string, out io.Writer) (*prepareResult, error) 
 		}
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, o.subvols[0], secrets.HostKey)); err == nil {
-		if _, pub, err := secret.ParseHostKey(data); err == nil {
-			res.sshPub = strings.TrimSpace(string(secret.AuthorizedKey(pub, "")))
-			res.sshFP = secret.Fingerprint(pub)
+		if _, pub, err := hostkey.Parse(data); err == nil {
+			res.sshPub = strings.TrimSpace(string(hostkey.AuthorizedKey(pub, "")))
+			res.sshFP = hostkey.Fingerprint(pub)
 		}
 	}
 	return res, nil

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/homestaker/homestaker-boot/init/btrfs"
-	"github.com/homestaker/homestaker-boot/init/secret"
+	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -168,11 +168,11 @@ func publicFacts(t *testing.T, files map[string][]byte, wgPath string) (wgPub, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, pub, err := secret.ParseHostKey(files["secrets/ssh/id_ed25519"])
+	_, pub, err := hostkey.Parse(files["secrets/ssh/id_ed25519"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg.PublicKey().String(), secret.Fingerprint(pub)
+	return cfg.PublicKey().String(), hostkey.Fingerprint(pub)
 }
 
 func TestPrepareLegacyLayout(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/homestaker/homestaker-boot/init/secret"
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
+	"github.com/homestaker/homestaker-boot/init/hostkey"
+	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/secrets"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
@@ -51,7 +53,7 @@ func (w *secretWriter) jwtTargets() []string {
 	}
 	var t []string
 	for _, sv := range w.subvols[1:] {
-		if slices.Contains(secret.ClientSubvolumes, sv) {
+		if slices.Contains(jwt.ClientSubvolumes, sv) {
 			t = append(t, path.Join(sv, secrets.JWTName))
 		}
 	}
@@ -73,7 +75,7 @@ func (w *secretWriter) writeJWT() error {
 		candidates = append(candidates, path.Join(sv, secrets.JWTName))
 	}
 	exists := map[string]bool{}
-	var value secret.JWT
+	var value jwt.Secret
 	source := ""
 	for _, c := range candidates {
 		data, err := os.ReadFile(w.abs(c))
@@ -84,7 +86,7 @@ func (w *secretWriter) writeJWT() error {
 		if err != nil {
 			continue
 		}
-		if j, err := secret.ParseJWT(data); err == nil && source == "" {
+		if j, err := jwt.Parse(data); err == nil && source == "" {
 			value, source = j, c
 		}
 	}
@@ -98,7 +100,7 @@ func (w *secretWriter) writeJWT() error {
 		source = ""
 	}
 	if source == "" {
-		j, err := secret.GenerateJWT()
+		j, err := jwt.Generate()
 		if err != nil {
 			return err
 		}
@@ -109,7 +111,7 @@ func (w *secretWriter) writeJWT() error {
 			w.printf("jwt: %s kept", t)
 			continue
 		}
-		if err := secret.WriteFileAtomic(w.abs(t), value.Encode(), 0o600); err != nil {
+		if err := atomicfile.WriteFile(w.abs(t), value.Encode(), 0o600); err != nil {
 			return err
 		}
 		switch {
@@ -134,14 +136,14 @@ func (w *secretWriter) writeHostKey() error {
 	rel := path.Join(w.secretsName(), secrets.HostKey)
 	p := filepath.Join(dir, secrets.HostKey)
 	if _, err := os.Stat(p); err == nil && w.rotate {
-		priv, pub, fp, err := secret.GenerateHostKey(hostKeyComment)
+		priv, pub, fp, err := hostkey.Generate(hostKeyComment)
 		if err != nil {
 			return err
 		}
-		if err := secret.WriteFileAtomic(p, priv, 0o600); err != nil {
+		if err := atomicfile.WriteFile(p, priv, 0o600); err != nil {
 			return err
 		}
-		if err := secret.WriteFileAtomic(p+".pub", pub, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p+".pub", pub, 0o644); err != nil {
 			return err
 		}
 		w.printf("ssh host key: %s replaced with a new key (--rotate): %s", rel, fp)
@@ -235,7 +237,7 @@ func (w *secretWriter) writeWireGuard(f *wgFlags, v *wgValues) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return existing != "", err
 	}
-	if err := secret.WriteFileAtomic(p, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return existing != "", err
 	}
 	what := "generated"

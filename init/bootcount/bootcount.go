@@ -18,8 +18,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/english"
-	"github.com/homestaker/homestaker-boot/init/secret"
 )
 
 const (
@@ -81,7 +81,7 @@ func Increment(dir string) (int, error) {
 	}
 	n := s.Count + 1
 	// Written to a temporary file, fsynced, renamed, the directory fsynced.
-	if err := secret.WriteFileAtomic(filepath.Join(dir, CountFile), []byte(strconv.Itoa(n)+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, CountFile), []byte(strconv.Itoa(n)+"\n"), 0o644); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -95,5 +95,5 @@ func Reset(dir string) error {
 			return err
 		}
 	}
-	return secret.SyncDir(dir)
+	return atomicfile.SyncDir(dir)
 }

@@ -237,5 +237,3 @@ func prefix4(n *net.IPNet) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones).Masked(), true
 }
 
-// validDomain is hostname.IsSearchDomain, by the name resolvconf.go calls.
-func validDomain(d string) bool { return hostname.IsSearchDomain(d) }

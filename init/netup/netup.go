@@ -15,6 +15,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/resolvconf"
 )
 
 // State is what the network stage brought up; the WireGuard stage and the
@@ -170,8 +171,8 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 	if len(st.DNS) == 0 {
 		rec.Warn("no DNS server from the lease or ip=: host names (WireGuard endpoints, NTP servers, http sources) will not resolve")
 	}
-	if err := writeFileAtomic(o.ResolvConf, []byte(renderResolvConf(st.DNS, r.search)), 0o644); err != nil {
-		rec.Warn("writing %s: %v", o.ResolvConf, err)
+	if err := resolvconf.Write(o.ResolvConf, renderResolvConf(st.DNS, r.search)); err != nil {
+		rec.Warn("%v", err)
 	}
 	if st.Hostname != "" {
 		if err := setHostname(st.Hostname); err != nil {

@@ -1,10 +1,6 @@
 package netup
 
-import (
-	"os"
-	"path/filepath"
-	"testing"
-)
+import "testing"
 
 func TestRenderResolvConf(t *testing.T) {
 	tests := []struct {
@@ -28,38 +24,5 @@ func TestRenderResolvConf(t *testing.T) {
 		if got != head+tt.want {
 			t.Errorf("%s:\n%s\nwant\n%s", tt.name, got, head+tt.want)
 		}
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "etc", "resolv.conf")
-	for _, content := range []string{"first\n", "second\n"} {
-		if err := writeFileAtomic(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil || string(b) != content {
-			t.Fatalf("read %q, %v; want %q", b, err, content)
-		}
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, %v", fi.Mode(), err)
-	}
-	ents, _ := os.ReadDir(filepath.Dir(path))
-	if len(ents) != 1 {
-		t.Errorf("left behind: %v", ents)
-	}
-	// Over a symlink (as systemd-resolved systems have it) the link is replaced.
-	link := filepath.Join(dir, "link.conf")
-	if err := os.Symlink(filepath.Join(dir, "elsewhere"), link); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeFileAtomic(link, []byte("x\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
-		t.Errorf("after writing over a symlink: %v, %v", fi.Mode(), err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 )
 
 // Path is where the init keeps the report while it runs.
@@ -113,7 +115,9 @@ func (r *Report) JSON() ([]byte, error) {
 }
 
 // Save writes the report to path atomically, so a reader (the operator's
-// shell, the next stage) never sees half a file.
+// shell, the next stage) never sees half a file. The directory is not
+// fsynced: /run is memory, and on the volume the read-only remount that
+// follows the write commits it.
 func (r *Report) Save(path string) error {
 	b, err := r.JSON()
 	if err != nil {
@@ -122,12 +126,8 @@ func (r *Report) Save(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("boot report directory: %v", err)
 	}
-	tmp := path + ".tmp"
-	if err := writeSynced(tmp, append(b, '\n')); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing boot report %s: %v", path, err)
+	if err := atomicfile.Replace(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("boot report: %v", err)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 )
 
 // Keep is how many boot reports stay on the volume.
@@ -14,8 +16,8 @@ const Keep = 10
 
 // SaveNumbered writes the report into dir as the next NNNNNN.json after the
 // highest one there (the clock may be wrong at boot, a counter is not),
-// fsyncs it and the directory, and deletes all but the newest keep. It
-// returns the new file's name.
+// atomically and fsynced, deletes all but the newest keep and fsyncs the
+// directory. It returns the new file's name.
 func (r *Report) SaveNumbered(dir string, keep int) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("boot reports directory: %v", err)
@@ -31,18 +33,15 @@ func (r *Report) SaveNumbered(dir string, keep int) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, name)
-	if err := writeSynced(path, append(b, '\n')); err != nil {
-		return "", err
+	if err := atomicfile.Replace(path, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("boot report: %v", err)
 	}
 	nums = append(nums, next)
 	for len(nums) > keep {
 		_ = os.Remove(filepath.Join(dir, fmt.Sprintf("%06d.json", nums[0])))
 		nums = nums[1:]
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = atomicfile.SyncDir(dir) // best effort: the read-only remount after the write syncs too
 	return name, nil
 }
 
@@ -58,20 +57,4 @@ func numbered(dir string) []int {
 	}
 	sort.Ints(nums)
 	return nums
-}
-
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing boot report %s: %v", path, err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("writing boot report %s: %v", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing boot report %s: %v", path, err)
-	}
-	return f.Close()
 }

@@ -13,8 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
+	"github.com/homestaker/homestaker-boot/init/english"
+	"github.com/homestaker/homestaker-boot/init/hostkey"
+	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/report"
-	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -43,6 +46,10 @@ type Options struct {
 	// WGNeeded is false with homestaker.wg=off: a missing wg0.conf is then
 	// fine.
 	WGNeeded bool
+	// WireGuard, when set, is the wg0.conf check the caller already ran
+	// (CheckWireGuard, with WGNeeded), used instead of reading the file
+	// again: the init's wireguard stage reads the same result.
+	WireGuard *WireGuard
 }
 
 // Result is every check, and the parsed wg0.conf for the tunnel.
@@ -69,9 +76,13 @@ func CheckVolume(root string, o Options) *Result {
 	r := &Result{}
 	secretsDir := filepath.Join(root, o.Subvols[0])
 	r.Checks = append(r.Checks, checkSubvols(root, o.Subvols))
-	wg, wgPath, c := CheckWireGuard(secretsDir, o.Subvols[0], o.WGNeeded)
-	r.WG, r.WGPath = wg, wgPath
-	r.Checks = append(r.Checks, c)
+	wg := o.WireGuard
+	if wg == nil {
+		c := CheckWireGuard(secretsDir, o.Subvols[0], o.WGNeeded)
+		wg = &c
+	}
+	r.WG, r.WGPath = wg.Config, wg.Path
+	r.Checks = append(r.Checks, wg.Check)
 	r.Checks = append(r.Checks, CheckJWT(root, o.Subvols))
 	r.Checks = append(r.Checks, CheckHostKey(secretsDir, o.Subvols[0]))
 	return r
@@ -93,8 +104,15 @@ func checkSubvols(root string, subvols []string) Check {
 	return c
 }
 
+// WireGuard is wg0.conf as CheckWireGuard found it.
+type WireGuard struct {
+	Config *wgconf.Config // nil when absent or invalid
+	Path   string         // the file read; "" when none was
+	Check  Check
+}
+
 // CheckWireGuard finds and parses wg0.conf in either layout.
-func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config, string, Check) {
+func CheckWireGuard(secretsDir, secretsName string, needed bool) WireGuard {
 	c := Check{Name: "wireguard"}
 	legacy, current := filepath.Join(secretsDir, WGLegacy), filepath.Join(secretsDir, WGCurrent)
 	_, errL := os.Stat(legacy)
@@ -105,7 +123,7 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 		c.Status = report.Failed
 		c.Message = fmt.Sprintf("both %s/%s and %s/%s exist; they may differ and the init will not guess", secretsName, WGLegacy, secretsName, WGCurrent)
 		c.Action = "keep one (the newer layout uses " + secretsName + "/" + WGCurrent + ") and remove the other"
-		return nil, "", c
+		return WireGuard{Check: c}
 	case errL == nil:
 		p = legacy
 	case errC == nil:
@@ -113,23 +131,23 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 	default:
 		if !needed {
 			c.Status, c.Message = report.OK, "no wg0.conf (homestaker.wg=off)"
-			return nil, "", c
+			return WireGuard{Check: c}
 		}
 		c.Status = report.Failed
 		c.Message = fmt.Sprintf("no %s/%s or %s/%s", secretsName, WGLegacy, secretsName, WGCurrent)
 		c.Action = "create it (`homestaker prepare --wg-...` writes one), or boot with homestaker.wg=off"
-		return nil, "", c
+		return WireGuard{Check: c}
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
 		c.Status, c.Message = report.Failed, err.Error()
-		return nil, p, c
+		return WireGuard{Path: p, Check: c}
 	}
 	cfg, warns, err := wgconf.Parse(p, data)
 	if err != nil {
 		c.Status, c.Message = report.Failed, err.Error()
 		c.Action = "fix the line named; wg-quick(8) documents the format"
-		return nil, p, c
+		return WireGuard{Path: p, Check: c}
 	}
 	var msgs []string
 	if st, err := os.Stat(p); err == nil {
@@ -155,31 +173,31 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) (*wgconf.Config
 		c.Status = report.Warning
 		c.Message += "; " + strings.Join(msgs, "; ")
 	}
-	return cfg, p, c
+	return WireGuard{Config: cfg, Path: p, Check: c}
 }
 
 // CheckJWT collects every jwt.hex in the secrets and client subvolumes and
-// applies the rules of package secret.
+// applies the rules of package jwt.
 func CheckJWT(root string, subvols []string) Check {
 	c := Check{Name: "jwt"}
-	var copies []secret.JWTCopy
+	var copies []jwt.Copy
 	var present []string
 	for i, s := range subvols {
 		p := filepath.Join(root, s, JWTName)
 		data, err := os.ReadFile(p)
 		relPath := path.Join(s, JWTName)
 		if i == 0 {
-			// CheckJWTCopies knows the secrets copy by this name.
-			relPath = secret.SharedJWTPath
+			// jwt.CheckCopies knows the secrets copy by this name.
+			relPath = jwt.SharedPath
 		}
-		copies = append(copies, secret.JWTCopy{Path: relPath, Data: data, ReadErr: err})
+		copies = append(copies, jwt.Copy{Path: relPath, Data: data, ReadErr: err})
 		if i > 0 {
 			if st, err := os.Stat(filepath.Join(root, s)); err == nil && st.IsDir() {
 				present = append(present, s)
 			}
 		}
 	}
-	res := secret.CheckJWTCopies(copies, present)
+	res := jwt.CheckCopies(copies, present)
 	c.Facts = map[string]any{"copies": res.Copies}
 	if res.Problem != nil {
 		c.Status = report.Failed
@@ -188,7 +206,7 @@ func CheckJWT(root string, subvols []string) Check {
 		return c
 	}
 	c.Status = report.OK
-	c.Message = fmt.Sprintf("%d identical cop%s: %s", len(res.Copies), plural(len(res.Copies), "y", "ies"), strings.Join(res.Copies, ", "))
+	c.Message = fmt.Sprintf("%d identical %s: %s", len(res.Copies), english.Plural(len(res.Copies), "copy", "copies"), strings.Join(res.Copies, ", "))
 	return c
 }
 
@@ -207,17 +225,17 @@ func CheckHostKey(secretsDir, secretsName string) Check {
 		c.Status, c.Message = report.Failed, err.Error()
 		return c
 	}
-	_, pub, err := secret.ParseHostKey(data)
+	_, pub, err := hostkey.Parse(data)
 	if err != nil {
 		c.Status = report.Failed
 		c.Message = fmt.Sprintf("%s/%s: %v", secretsName, HostKey, err)
 		c.Action = fmt.Sprintf("replace it with an Ed25519 key (`ssh-keygen -t ed25519 -N '' -f %s`), or delete it and the init generates one", p)
 		return c
 	}
-	fp := secret.Fingerprint(pub)
+	fp := hostkey.Fingerprint(pub)
 	c.Facts = map[string]any{"fingerprint": fp}
 	if pubData, err := os.ReadFile(filepath.Join(secretsDir, hostKeyPub)); err == nil {
-		if err := secret.CheckPublicKey(pub, pubData); err != nil {
+		if err := hostkey.CheckPublicKey(pub, pubData); err != nil {
 			c.Status, c.Message = report.Failed, fmt.Sprintf("%s/%s: %v", secretsName, hostKeyPub, err)
 			return c
 		}
@@ -236,17 +254,17 @@ func EnsureHostKey(secretsDir, comment string) (fp string, generated bool, err e
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, err
 	}
-	priv, pub, fp, err := secret.GenerateHostKey(comment)
+	priv, pub, fp, err := hostkey.Generate(comment)
 	if err != nil {
 		return "", false, err
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", false, err
 	}
-	if err := secret.WriteFileAtomic(p, priv, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, priv, 0o600); err != nil {
 		return "", false, err
 	}
-	if err := secret.WriteFileAtomic(p+".pub", pub, 0o644); err != nil {
+	if err := atomicfile.WriteFile(p+".pub", pub, 0o644); err != nil {
 		return "", false, err
 	}
 	return fp, true, nil
@@ -258,11 +276,4 @@ func rel(name, dir, p string) string {
 		return p
 	}
 	return path.Join(name, filepath.ToSlash(r))
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

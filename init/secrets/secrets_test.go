@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/report"
-	"github.com/homestaker/homestaker-boot/init/secret"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -70,7 +70,7 @@ func base64Key(k wgconf.Key) string {
 }
 
 func hostKey(t *testing.T) (string, string) {
-	priv, pub, _, err := secret.GenerateHostKey("test")
+	priv, pub, _, err := hostkey.Generate("test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +107,28 @@ func TestLegacyLayoutOK(t *testing.T) {
 		t.Error("the parsed wg0.conf is not returned for the tunnel")
 	}
 	assertNoSecret(t, r, base64Key(priv), jwtHex, k)
+}
+
+// With the wg0.conf check handed in (the init's one read per boot),
+// CheckVolume reports it and does not read the file again.
+func TestCheckVolumeTakesWireGuard(t *testing.T) {
+	tr := newTree(t, "secrets", "erigon", "lighthouse")
+	conf, _ := wgConf(t)
+	tr.write("secrets/wg0.conf", conf, 0o600)
+	tr.write("secrets/jwt.hex", jwtHex, 0o600)
+	wg := CheckWireGuard(filepath.Join(tr.root, "secrets"), "secrets", true)
+	if err := os.Remove(filepath.Join(tr.root, "secrets/wg0.conf")); err != nil {
+		t.Fatal(err)
+	}
+	o := opts
+	o.WireGuard = &wg
+	r := CheckVolume(tr.root, o)
+	if c := status(r)["wireguard"]; c.Status != report.OK || c.Message != wg.Check.Message {
+		t.Errorf("wireguard check %+v, want the one handed in, %+v", c, wg.Check)
+	}
+	if r.WG != wg.Config || r.WGPath != wg.Path {
+		t.Error("the handed-in wg0.conf is not returned for the tunnel")
+	}
 }
 
 func TestCurrentLayoutOK(t *testing.T) {

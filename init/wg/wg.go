@@ -20,6 +20,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/english"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/resolvconf"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -137,7 +138,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder
 		}
 		t.resolv = change
 		if len(ignored) > 0 {
-			t.rec.Printf("%s: resolvers read the first %d nameservers only; %s will not be asked", o.ResolvConf, maxNameservers, strings.Join(ignored, ", "))
+			t.rec.Printf("%s: resolvers read the first %d nameservers only; %s will not be asked", o.ResolvConf, resolvconf.MaxNameservers, strings.Join(ignored, ", "))
 		}
 	}
 

@@ -1,4 +1,8 @@
-package secret
+// Package hostkey reads, checks and generates the SSH host key that the
+// rescue server presents: an OpenSSH Ed25519 key, ssh/id_ed25519 in the
+// secrets subvolume. The init's secrets stage and `homestaker
+// prepare`/`check` use it; no error quotes key material.
+package hostkey
 
 import (
 	"bytes"
@@ -18,8 +22,8 @@ import (
 
 // The OpenSSH private key format (openssh-portable PROTOCOL.key) and the
 // SSH wire encoding of public keys (RFC 4253 6.6, RFC 8709), written out
-// here because only this one key type is needed and the module does not
-// depend on golang.org/x/crypto/ssh.
+// here for the one key type needed, so that each refusal can say what the
+// file holds and the command that fixes it.
 
 const (
 	keyTypeEd25519 = "ssh-ed25519"
@@ -27,12 +31,12 @@ const (
 	opensshPEMType = "OPENSSH PRIVATE KEY"
 )
 
-// ParseHostKey parses the SSH host key file: an unencrypted OpenSSH private
+// Parse parses the SSH host key file: an unencrypted OpenSSH private
 // key of type ssh-ed25519. Anything else is an error that names what was
 // found (another key type, a PEM key of another format, an encrypted key)
 // and never quotes key material. It returns the private key and its public
 // half.
-func ParseHostKey(data []byte) (ed25519.PrivateKey, ed25519.PublicKey, error) {
+func Parse(data []byte) (ed25519.PrivateKey, ed25519.PublicKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, nil, notPEM(data)
@@ -300,9 +304,9 @@ func CheckPublicKey(pub ed25519.PublicKey, data []byte) error {
 	return nil
 }
 
-// GenerateHostKey makes a new Ed25519 host key: the private key file in
+// Generate makes a new Ed25519 host key: the private key file in
 // OpenSSH format, the .pub line, and the fingerprint to log and print.
-func GenerateHostKey(comment string) (privPEM, pubLine []byte, fp string, err error) {
+func Generate(comment string) (privPEM, pubLine []byte, fp string, err error) {
 	for _, c := range comment {
 		if c < ' ' || c == 0x7f {
 			return nil, nil, "", errors.New("SSH host key comment has a control character; want one line of text")

@@ -1,4 +1,4 @@
-package secret
+package hostkey
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 )
 
 func TestGenerateParseRoundTrip(t *testing.T) {
-	privPEM, pubLine, fp, err := GenerateHostKey("root@homestaker")
+	privPEM, pubLine, fp, err := Generate("root@homestaker")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestGenerateParseRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(fp, "SHA256:") || len(fp) != len("SHA256:")+43 {
 		t.Errorf("fingerprint = %q", fp)
 	}
-	priv, pub, err := ParseHostKey(privPEM)
+	priv, pub, err := Parse(privPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,11 +51,11 @@ func TestGenerateParseRoundTrip(t *testing.T) {
 	if !ed25519.Verify(pub, msg, ed25519.Sign(priv, msg)) {
 		t.Error("signature does not verify")
 	}
-	if _, _, _, err := GenerateHostKey("a\nb"); err == nil {
+	if _, _, _, err := Generate("a\nb"); err == nil {
 		t.Error("comment with a newline accepted")
 	}
 	// No comment: the .pub line has two fields.
-	_, pubLine, _, err = GenerateHostKey("")
+	_, pubLine, _, err = Generate("")
 	if err != nil || bytes.Count(pubLine, []byte(" ")) != 1 {
 		t.Errorf("pub line without comment = %q, %v", pubLine, err)
 	}
@@ -166,14 +166,14 @@ func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func TestParseHostKeyRefusals(t *testing.T) {
+func TestParseRefusals(t *testing.T) {
 	rk := rsaKey(t)
 	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecDER, _ := x509.MarshalECPrivateKey(ek)
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	pkcs8Ed, _ := x509.MarshalPKCS8PrivateKey(edKey)
 	pkcs8RSA, _ := x509.MarshalPKCS8PrivateKey(rk)
-	good, goodPub, _, _ := GenerateHostKey("x")
+	good, goodPub, _, _ := Generate("x")
 
 	for _, c := range []struct {
 		name string
@@ -195,7 +195,7 @@ func TestParseHostKeyRefusals(t *testing.T) {
 		{"no magic", pemBlock(opensshPEMType, []byte("openssh-key-v2\x00")), []string{"malformed"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := ParseHostKey(c.data)
+			_, _, err := Parse(c.data)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -234,8 +234,8 @@ func assertNoKeyMaterial(t *testing.T, msg string, data []byte) {
 }
 
 // Damage inside an otherwise well-formed key is caught, not accepted.
-func TestParseHostKeyDamage(t *testing.T) {
-	good, _, _, _ := GenerateHostKey("x")
+func TestParseDamage(t *testing.T) {
+	good, _, _, _ := Generate("x")
 	body := pemBody(t, good)
 	comment := bytes.LastIndex(body, []byte("\x00\x00\x00\x01x")) + 4
 	if comment < 4 {
@@ -247,19 +247,19 @@ func TestParseHostKeyDamage(t *testing.T) {
 		}
 		b := bytes.Clone(body)
 		b[i] ^= 0x01
-		if _, _, err := ParseHostKey(pemBlock(opensshPEMType, b)); err == nil {
+		if _, _, err := Parse(pemBlock(opensshPEMType, b)); err == nil {
 			t.Errorf("flipped byte %d accepted", i)
 		}
 	}
 }
 
 func TestCheckPublicKey(t *testing.T) {
-	priv, pubLine, _, _ := GenerateHostKey("host")
-	_, pub, err := ParseHostKey(priv)
+	priv, pubLine, _, _ := Generate("host")
+	_, pub, err := Parse(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherLine, _, _ := GenerateHostKey("other")
+	_, otherLine, _, _ := Generate("other")
 	rsaLine := "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 host\n"
 	for _, c := range []struct {
 		name string
@@ -317,7 +317,7 @@ func TestSSHKeygen(t *testing.T) {
 
 	t.Run("ed25519", func(t *testing.T) {
 		p := keygen(t, "ed", "-t", "ed25519", "-N", "")
-		_, pub, err := ParseHostKey(read(t, p))
+		_, pub, err := Parse(read(t, p))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +345,7 @@ func TestSSHKeygen(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := keygen(t, strings.ReplaceAll(c.name, " ", "-"), c.args...)
 			data := read(t, p)
-			_, _, err := ParseHostKey(data)
+			_, _, err := Parse(data)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want %q", err, c.want)
 			}
@@ -353,12 +353,12 @@ func TestSSHKeygen(t *testing.T) {
 		})
 	}
 	t.Run("ours read by ssh-keygen", func(t *testing.T) {
-		privPEM, pubLine, fp, err := GenerateHostKey("root@homestaker")
+		privPEM, pubLine, fp, err := Generate("root@homestaker")
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := filepath.Join(dir, "ours")
-		if err := WriteFileAtomic(p, privPEM, 0o600); err != nil {
+		if err := os.WriteFile(p, privPEM, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		out, err := exec.Command("ssh-keygen", "-y", "-f", p).Output()

@@ -1,4 +1,4 @@
-package secret
+package jwt
 
 import (
 	"encoding/hex"
@@ -12,16 +12,16 @@ import (
 // A key as `openssl rand -hex 32` writes it.
 const testHex = "4bd1e0bf57f06c3b8a0c37e2c3ebb5ba2f9b1e43c95b7d21a7b3da5ac6fb0e7d"
 
-func testKey(t *testing.T) JWT {
+func testKey(t *testing.T) Secret {
 	t.Helper()
-	var j JWT
+	var j Secret
 	if _, err := hex.Decode(j[:], []byte(testHex)); err != nil {
 		t.Fatal(err)
 	}
 	return j
 }
 
-func TestParseJWT(t *testing.T) {
+func TestParse(t *testing.T) {
 	upper := strings.ToUpper(testHex)
 	for _, c := range []struct {
 		name, in string
@@ -61,7 +61,7 @@ func TestParseJWT(t *testing.T) {
 		{"base64 instead", "S9Hgv1fwbDuKDDfiw+u1ui+bHkPJW30hp7PaWsb7Dn0=", "not a hex digit at byte 1,"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ParseJWT([]byte(c.in))
+			got, err := Parse([]byte(c.in))
 			if c.err == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -71,14 +71,14 @@ func TestParseJWT(t *testing.T) {
 				}
 				return
 			}
-			var je *JWTError
+			var je *Error
 			if !errors.As(err, &je) {
-				t.Fatalf("err = %v (%T), want a *JWTError", err, err)
+				t.Fatalf("err = %v (%T), want a *Error", err, err)
 			}
 			if !strings.Contains(err.Error(), c.err) {
 				t.Errorf("err = %q, want it to contain %q", err, c.err)
 			}
-			if got != (JWT{}) {
+			if got != (Secret{}) {
 				t.Error("a key returned with an error")
 			}
 			if leak := leakedRun(c.in, err.Error()); leak != "" {
@@ -103,35 +103,35 @@ func leakedRun(in, msg string) string {
 	return ""
 }
 
-func TestJWTEncode(t *testing.T) {
+func TestEncode(t *testing.T) {
 	j := testKey(t)
 	if got := string(j.Encode()); got != testHex+"\n" {
 		t.Errorf("Encode = %q, want %q", got, testHex+"\n")
 	}
-	g, err := GenerateJWT()
+	g, err := Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := ParseJWT(g.Encode())
+	back, err := Parse(g.Encode())
 	if err != nil || !back.Equal(g) || back != g {
 		t.Fatalf("generated key does not round-trip: %v", err)
 	}
-	g2, _ := GenerateJWT()
+	g2, _ := Generate()
 	if g.Equal(g2) {
 		t.Error("two generated keys are equal")
 	}
 }
 
-func TestJWTRedacted(t *testing.T) {
+func TestRedacted(t *testing.T) {
 	j := testKey(t)
 	type report struct {
-		Key JWT
-		Ptr *JWT
+		Key Secret
+		Ptr *Secret
 	}
 	r := report{j, &j}
 	outs := []string{j.String(), j.GoString()}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%08x", "% x"} {
-		outs = append(outs, fmt.Sprintf(verb, j), fmt.Sprintf(verb, &j), fmt.Sprintf(verb, r), fmt.Sprintf(verb, []JWT{j}))
+		outs = append(outs, fmt.Sprintf(verb, j), fmt.Sprintf(verb, &j), fmt.Sprintf(verb, r), fmt.Sprintf(verb, []Secret{j}))
 	}
 	js, err := json.Marshal(r)
 	if err != nil {

@@ -1,4 +1,4 @@
-package secret
+package jwt
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 const otherHex = "9f0c2e7a11d54b3c8e6f0a2b4d6c8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d"
 
-func TestCheckJWTCopies(t *testing.T) {
+func TestCheckCopies(t *testing.T) {
 	key := []byte(testHex + "\n")
 	key0x := []byte("0x" + testHex) // same key, other spelling: equal after parsing
 	other := []byte(otherHex + "\n")
@@ -19,7 +19,7 @@ func TestCheckJWTCopies(t *testing.T) {
 
 	for _, c := range []struct {
 		name     string
-		copies   []JWTCopy
+		copies   []Copy
 		subvols  []string
 		copiesOK []string
 		missing  []string
@@ -28,32 +28,32 @@ func TestCheckJWTCopies(t *testing.T) {
 	}{
 		{
 			name:     "legacy layout, equal copies",
-			copies:   []JWTCopy{{Path: "lighthouse/jwt.hex", Data: key0x}, {Path: "erigon/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "lighthouse/jwt.hex", Data: key0x}, {Path: "erigon/jwt.hex", Data: key}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "lighthouse/jwt.hex"},
 		},
 		{
 			name:     "current layout, secrets only",
-			copies:   []JWTCopy{{Path: "secrets/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "secrets/jwt.hex", Data: key}},
 			subvols:  []string{"secrets", "erigon", "lighthouse", "addons"},
 			copiesOK: []string{"secrets/jwt.hex"},
 		},
 		{
 			name:     "current layout with equal client copies",
-			copies:   []JWTCopy{{Path: "secrets/jwt.hex", Data: key}, {Path: "erigon/jwt.hex", Data: key0x}},
+			copies:   []Copy{{Path: "secrets/jwt.hex", Data: key}, {Path: "erigon/jwt.hex", Data: key0x}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "secrets/jwt.hex"},
 		},
 		{
 			name: "absent candidates are no copies",
-			copies: []JWTCopy{{Path: "secrets/jwt.hex", ReadErr: fs.ErrNotExist},
+			copies: []Copy{{Path: "secrets/jwt.hex", ReadErr: fs.ErrNotExist},
 				{Path: "erigon/jwt.hex", Data: key}, {Path: "lighthouse/jwt.hex", Data: key}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "lighthouse/jwt.hex"},
 		},
 		{
 			name:     "legacy, lighthouse copy missing",
-			copies:   []JWTCopy{{Path: "erigon/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "erigon/jwt.hex", Data: key}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex"},
 			missing:  []string{"lighthouse"},
@@ -61,7 +61,7 @@ func TestCheckJWTCopies(t *testing.T) {
 		},
 		{
 			name:     "geth and prysm subvolumes, one copy",
-			copies:   []JWTCopy{{Path: "prysm/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "prysm/jwt.hex", Data: key}},
 			subvols:  []string{"secrets", "geth", "prysm", "addons"},
 			copiesOK: []string{"prysm/jwt.hex"},
 			missing:  []string{"geth"},
@@ -80,21 +80,21 @@ func TestCheckJWTCopies(t *testing.T) {
 		},
 		{
 			name:     "legacy mismatch",
-			copies:   []JWTCopy{{Path: "erigon/jwt.hex", Data: key}, {Path: "lighthouse/jwt.hex", Data: other}},
+			copies:   []Copy{{Path: "erigon/jwt.hex", Data: key}, {Path: "lighthouse/jwt.hex", Data: other}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "lighthouse/jwt.hex"},
 			want:     []string{"2 different secrets", "lighthouse/jwt.hex differs from erigon/jwt.hex"},
 		},
 		{
 			name:     "secrets and a stale erigon copy",
-			copies:   []JWTCopy{{Path: "erigon/jwt.hex", Data: other}, {Path: "secrets/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "erigon/jwt.hex", Data: other}, {Path: "secrets/jwt.hex", Data: key}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "secrets/jwt.hex"},
 			want:     []string{"erigon/jwt.hex differs from secrets/jwt.hex"},
 		},
 		{
 			name: "three copies, two agree",
-			copies: []JWTCopy{{Path: "secrets/jwt.hex", Data: key}, {Path: "erigon/jwt.hex", Data: key0x},
+			copies: []Copy{{Path: "secrets/jwt.hex", Data: key}, {Path: "erigon/jwt.hex", Data: key0x},
 				{Path: "lighthouse/jwt.hex", Data: other}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "lighthouse/jwt.hex", "secrets/jwt.hex"},
@@ -102,7 +102,7 @@ func TestCheckJWTCopies(t *testing.T) {
 		},
 		{
 			name:     "read error",
-			copies:   []JWTCopy{{Path: "erigon/jwt.hex", ReadErr: eio}, {Path: "lighthouse/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "erigon/jwt.hex", ReadErr: eio}, {Path: "lighthouse/jwt.hex", Data: key}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "lighthouse/jwt.hex"},
 			invalid:  []string{"erigon/jwt.hex"},
@@ -110,7 +110,7 @@ func TestCheckJWTCopies(t *testing.T) {
 		},
 		{
 			name:     "malformed copy",
-			copies:   []JWTCopy{{Path: "erigon/jwt.hex", Data: []byte(testHex[:63])}, {Path: "lighthouse/jwt.hex", Data: key}},
+			copies:   []Copy{{Path: "erigon/jwt.hex", Data: []byte(testHex[:63])}, {Path: "lighthouse/jwt.hex", Data: key}},
 			subvols:  legacy,
 			copiesOK: []string{"erigon/jwt.hex", "lighthouse/jwt.hex"},
 			invalid:  []string{"erigon/jwt.hex"},
@@ -118,7 +118,7 @@ func TestCheckJWTCopies(t *testing.T) {
 		},
 		{
 			name: "several problems at once",
-			copies: []JWTCopy{{Path: "erigon/jwt.hex", Data: []byte(" " + testHex)},
+			copies: []Copy{{Path: "erigon/jwt.hex", Data: []byte(" " + testHex)},
 				{Path: "geth/jwt.hex", Data: key}, {Path: "lighthouse/jwt.hex", Data: other}},
 			subvols:  []string{"erigon", "geth", "lighthouse", "teku"},
 			copiesOK: []string{"erigon/jwt.hex", "geth/jwt.hex", "lighthouse/jwt.hex"},
@@ -128,7 +128,7 @@ func TestCheckJWTCopies(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := CheckJWTCopies(c.copies, c.subvols)
+			got := CheckCopies(c.copies, c.subvols)
 			if !reflect.DeepEqual(got.Copies, c.copiesOK) {
 				t.Errorf("Copies = %q, want %q", got.Copies, c.copiesOK)
 			}
@@ -138,8 +138,8 @@ func TestCheckJWTCopies(t *testing.T) {
 			var invalid []string
 			for p, err := range got.Invalid {
 				invalid = append(invalid, p)
-				if _, ok := err.(*JWTError); !ok {
-					t.Errorf("Invalid[%s] is a %T, want *JWTError", p, err)
+				if _, ok := err.(*Error); !ok {
+					t.Errorf("Invalid[%s] is a %T, want *Error", p, err)
 				}
 			}
 			if !reflect.DeepEqual(invalid, c.invalid) {
@@ -151,8 +151,8 @@ func TestCheckJWTCopies(t *testing.T) {
 				}
 				return
 			}
-			if _, ok := got.Problem.(*JWTError); !ok {
-				t.Fatalf("Problem = %v (%T), want a *JWTError", got.Problem, got.Problem)
+			if _, ok := got.Problem.(*Error); !ok {
+				t.Fatalf("Problem = %v (%T), want a *Error", got.Problem, got.Problem)
 			}
 			msg := got.Problem.Error()
 			for _, w := range c.want {

@@ -1,4 +1,4 @@
-package secret
+package jwt
 
 import (
 	"errors"
@@ -13,36 +13,36 @@ import (
 // needs its own jwt.hex when secrets/ has none (the legacy layout).
 var ClientSubvolumes = []string{"erigon", "geth", "nethermind", "besu", "reth", "lighthouse", "prysm", "teku", "nimbus", "lodestar"}
 
-// SharedJWTPath is the copy of the current layout, which every client reads.
-const SharedJWTPath = "secrets/jwt.hex"
+// SharedPath is the copy of the current layout, which every client reads.
+const SharedPath = "secrets/jwt.hex"
 
-// JWTCopy is one jwt.hex found on the volume. Path is relative to the
+// Copy is one jwt.hex found on the volume. Path is relative to the
 // volume's top ("secrets/jwt.hex", "erigon/jwt.hex"). A ReadErr that is
 // fs.ErrNotExist counts as no copy, so callers may pass every candidate.
-type JWTCopy struct {
+type Copy struct {
 	Path    string
 	Data    []byte
 	ReadErr error
 }
 
-// JWTCheck is what CheckJWTCopies found. It holds paths and reasons, never
+// Check is what CheckCopies found. It holds paths and reasons, never
 // key material, so it can go into the boot report as it is.
-type JWTCheck struct {
+type Check struct {
 	Copies  []string         // paths of the copies found, sorted
 	Invalid map[string]error // path -> why that copy is unusable (unreadable or malformed); nil when none
 	Missing []string         // client subvolumes that need a copy and have none, sorted
-	Problem error            // a *JWTError explaining everything wrong; nil when all is well
+	Problem error            // a *Error explaining everything wrong; nil when all is well
 }
 
-// CheckJWTCopies decides whether the clients will agree on one secret:
+// CheckCopies decides whether the clients will agree on one secret:
 // every copy found must be valid, all must be the same key, at least one
 // must exist, and without secrets/jwt.hex every client subvolume present
 // needs its own copy. clientSubvols lists the subvolumes present on the
 // volume; names not in ClientSubvolumes (secrets, addons) are ignored.
-func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
-	var c JWTCheck
-	var problems []*JWTError
-	keys := map[string]JWT{}
+func CheckCopies(copies []Copy, clientSubvols []string) Check {
+	var c Check
+	var problems []*Error
+	keys := map[string]Secret{}
 	seen := map[string]bool{}
 	for _, cp := range copies {
 		p := path.Clean(cp.Path)
@@ -51,11 +51,11 @@ func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
 		}
 		seen[p] = true
 		c.Copies = append(c.Copies, p)
-		var err *JWTError
+		var err *Error
 		if cp.ReadErr != nil {
-			err = &JWTError{Msg: fmt.Sprintf("cannot be read: %v", cp.ReadErr)}
-		} else if k, perr := ParseJWT(cp.Data); perr != nil {
-			err = perr.(*JWTError)
+			err = &Error{Msg: fmt.Sprintf("cannot be read: %v", cp.ReadErr)}
+		} else if k, perr := Parse(cp.Data); perr != nil {
+			err = perr.(*Error)
 		} else {
 			keys[p] = k
 			continue
@@ -68,13 +68,13 @@ func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
 		problems = append(problems, err)
 	}
 	slices.Sort(c.Copies)
-	slices.SortFunc(problems, func(a, b *JWTError) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(problems, func(a, b *Error) int { return strings.Compare(a.Path, b.Path) })
 
 	if msg := mismatch(c.Copies, keys); msg != "" {
-		problems = append(problems, &JWTError{Msg: msg})
+		problems = append(problems, &Error{Msg: msg})
 	}
 
-	if !seen[SharedJWTPath] {
+	if !seen[SharedPath] {
 		for _, sv := range clientSubvols {
 			if slices.Contains(ClientSubvolumes, sv) && !seen[sv+"/jwt.hex"] && !slices.Contains(c.Missing, sv) {
 				c.Missing = append(c.Missing, sv)
@@ -88,7 +88,7 @@ func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
 		for _, m := range c.Missing {
 			where += ", " + m + "/"
 		}
-		problems = append(problems, &JWTError{Msg: fmt.Sprintf(
+		problems = append(problems, &Error{Msg: fmt.Sprintf(
 			"no jwt.hex in %s: each client would silently generate its own secret, and the execution and consensus clients would then fail to talk; "+
 				"create one (homestaker prepare, or `openssl rand -hex 32`) in secrets/ or in every client subvolume", where)})
 	case len(c.Missing) > 0:
@@ -107,9 +107,9 @@ func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
 				break
 			}
 		}
-		problems = append(problems, &JWTError{Msg: fmt.Sprintf(
+		problems = append(problems, &Error{Msg: fmt.Sprintf(
 			"%s missing, and there is no %s: %s would silently generate %s own secret, and the execution and consensus clients would then fail to talk; %s",
-			andList(need), SharedJWTPath, andList(c.Missing), their, fix)})
+			andList(need), SharedPath, andList(c.Missing), their, fix)})
 	}
 
 	switch len(problems) {
@@ -121,7 +121,7 @@ func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
 		for _, p := range problems {
 			msgs = append(msgs, p.Error())
 		}
-		c.Problem = &JWTError{Msg: strings.Join(msgs, "; ")}
+		c.Problem = &Error{Msg: strings.Join(msgs, "; ")}
 	}
 	return c
 }
@@ -129,9 +129,9 @@ func CheckJWTCopies(copies []JWTCopy, clientSubvols []string) JWTCheck {
 // mismatch names which valid copies hold a different key from which, or
 // returns "". The reference is secrets/jwt.hex when valid, since that is
 // the copy the current layout's clients read; else the first path.
-func mismatch(paths []string, keys map[string]JWT) string {
+func mismatch(paths []string, keys map[string]Secret) string {
 	var groups [][]string // paths with equal keys, in order of first path
-	var reps []JWT
+	var reps []Secret
 	ref := -1
 	for _, p := range paths {
 		k, ok := keys[p]
@@ -145,7 +145,7 @@ func mismatch(paths []string, keys map[string]JWT) string {
 			groups = append(groups, nil)
 		}
 		groups[i] = append(groups[i], p)
-		if p == SharedJWTPath {
+		if p == SharedPath {
 			ref = i
 		}
 	}

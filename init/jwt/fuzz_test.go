@@ -1,13 +1,7 @@
-package secret
+package jwt
 
 import (
-	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"os"
 	"os/exec"
@@ -45,12 +39,12 @@ func lighthouseAccepts(data []byte) bool {
 	return err == nil && len(h) == 32
 }
 
-// FuzzParseJWT: never panics; every error is a *JWTError that quotes no
-// run of the input's hex digits; ParseJWT accepts exactly what both geth
+// FuzzParse: never panics; every error is a *Error that quotes no
+// run of the input's hex digits; Parse accepts exactly what both geth
 // and lighthouse accept, minus the all-zero key and trailing whitespace
 // other than space, tab, CR and LF; and an accepted key re-encodes to a
 // file that parses to the same key.
-func FuzzParseJWT(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		testHex, testHex + "\n", "0x" + testHex + "\r\n", strings.ToUpper(testHex) + " \t",
 		" " + testHex, "0X" + testHex, testHex[:63], testHex + "0", strings.Repeat("0", 64),
@@ -70,23 +64,23 @@ func FuzzParseJWT(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		j, err := ParseJWT(data)
+		j, err := Parse(data)
 		if err != nil {
-			var je *JWTError
+			var je *Error
 			if !errors.As(err, &je) || je.Msg == "" {
-				t.Fatalf("err = %v (%T), want a *JWTError with a message", err, err)
+				t.Fatalf("err = %v (%T), want a *Error with a message", err, err)
 			}
-			if j != (JWT{}) {
+			if j != (Secret{}) {
 				t.Fatal("key returned with an error")
 			}
 			if leak := leakedRun(string(data), err.Error()); leak != "" {
 				t.Fatalf("err = %q quotes %q", err, leak)
 			}
 		} else {
-			if j == (JWT{}) {
+			if j == (Secret{}) {
 				t.Fatal("all-zero key accepted")
 			}
-			back, err := ParseJWT(j.Encode())
+			back, err := Parse(j.Encode())
 			if err != nil || !back.Equal(j) {
 				t.Fatalf("Encode does not round-trip: %v", err)
 			}
@@ -104,70 +98,4 @@ func FuzzParseJWT(f *testing.F) {
 			}
 		}
 	})
-}
-
-// FuzzParseHostKey: never panics; an accepted key is consistent and
-// survives a write and a re-read. With wrap set, the input is the binary
-// key body and the harness adds the PEM armour, so that the fuzzer mutates
-// the OpenSSH structure itself rather than base64.
-func FuzzParseHostKey(f *testing.F) {
-	good, pubLine, _, err := GenerateHostKey("seed")
-	if err != nil {
-		f.Fatal(err)
-	}
-	rk, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		f.Fatal(err)
-	}
-	seeds := [][]byte{good, opensshRSA(f), opensshECDSA(f), opensshEncryptedEd25519(f)}
-	for _, s := range seeds {
-		f.Add(s, false)
-		f.Add(pemBodyOf(s), true)
-	}
-	f.Add(pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rk)), false)
-	f.Add(pubLine, false)
-	f.Add([]byte{}, false)
-	if _, err := exec.LookPath("ssh-keygen"); err == nil {
-		p := filepath.Join(f.TempDir(), "id_ed25519")
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", p).CombinedOutput(); err != nil {
-			f.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b, false)
-		f.Add(pemBodyOf(b), true)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
-		if wrap {
-			data = pemBlock(opensshPEMType, data)
-		}
-		priv, pub, err := ParseHostKey(data)
-		if err != nil {
-			if priv != nil || pub != nil {
-				t.Fatal("key returned with an error")
-			}
-			return
-		}
-		if len(priv) != ed25519.PrivateKeySize || !pub.Equal(priv.Public()) {
-			t.Fatal("inconsistent key accepted")
-		}
-		again, err := marshalOpenSSHKey(priv, "c")
-		if err != nil {
-			t.Fatal(err)
-		}
-		priv2, _, err := ParseHostKey(again)
-		if err != nil || !bytes.Equal(priv2, priv) {
-			t.Fatalf("re-marshalled key: %v", err)
-		}
-		if err := CheckPublicKey(pub, AuthorizedKey(pub, "c")); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
-func pemBodyOf(data []byte) []byte {
-	b, _ := pem.Decode(data)
-	return b.Bytes
 }
