@@ -236,4 +236,3 @@ func prefix4(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	return netip.PrefixFrom(a, ones).Masked(), true
 }
-
