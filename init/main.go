@@ -176,11 +176,12 @@ type boot struct {
 	con     *console.Console // main, before the plan; safe for concurrent use
 	rep     *report.Report   // main; stages write it through their plan.Record, which locks
 
-	netw   *netup.State      // network; nil when it failed or has not run
-	volume *storage.Volume   // storage; nil when it failed or has not run
-	wg0    wg0Conf           // secrets or wireguard, whichever asks first, once per run (wireGuardConf); locks itself
-	tunnel *wg.Tunnel        // wireguard; nil when off or failed
-	next   *nextstage.Loaded // nextstage; closed by handover after the load
+	netw    *netup.State      // network; nil when it failed or has not run
+	volume  *storage.Volume   // storage; nil when it failed or has not run
+	wg0     wg0Conf           // secrets or wireguard, whichever asks first, once per run (wireGuardConf); locks itself
+	tunnel  *wg.Tunnel        // wireguard; nil when off or failed
+	next    *nextstage.Loaded // nextstage; closed by handover after the load
+	counted map[string]bool   // nextstage; the volume trees this boot has counted, so a retry counts once
 
 	dog      *watchdog.Dog   // early (armWatchdog); nil when the machine has none
 	ctl      *control.Server // fail, at the first failure: serves `homestaker retry`

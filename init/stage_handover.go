@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
-	"github.com/homestaker/homestaker-boot/init/bootcount"
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/handover"
 	"github.com/homestaker/homestaker-boot/init/plan"
@@ -26,7 +27,12 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	reportPath := ""
 	if b.volume != nil {
 		err := b.volume.WritableTopLevel(func(top string) error {
-			name, err := b.rep.SaveNumbered(filepath.Join(top, reportsDir), report.Keep)
+			d, err := atomicfile.OpenDir(top, reportsDir, true, 0o755)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			name, err := b.rep.SaveNumbered(d, report.Keep)
 			reportPath = filepath.Join("/", reportsDir, name)
 			return err
 		})
@@ -86,20 +92,17 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	rec.Summary("%s", what)
 	rec.Announce()
 	b.rep.Finish(report.OK, nil)
-	if reportPath != "" || b.next.Count != nil {
-		// The boot count and the report in one read-write remount: each
-		// remount ends in a Btrfs commit.
+	if reportPath != "" {
 		err := b.volume.WritableTopLevel(func(top string) error {
-			if b.next.Count != nil {
-				b.countBoot(rec, top)
+			d, err := atomicfile.OpenDir(top, path.Dir(reportPath), false, 0)
+			if err != nil {
+				return err
 			}
-			if reportPath == "" {
-				return nil
-			}
-			return b.rep.Save(filepath.Join(top, reportPath))
+			defer d.Close()
+			return b.rep.SaveIn(d, path.Base(reportPath))
 		})
 		if err != nil {
-			rec.Warn("writing the boot report and count on the volume: %v", err)
+			rec.Warn("writing the boot report on the volume: %v", err)
 		}
 	}
 	if err := b.rep.Save(report.Path); err != nil {
@@ -118,18 +121,6 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 	}
 	return handover.Jump()
-}
-
-// countBoot counts this boot of the next stage's tree on the volume
-// (its top level at top, writable), durably, before the jump: a boot that
-// never comes up is counted too. The nextstage stage recorded the count.
-func (b *boot) countBoot(rec *plan.Record, top string) {
-	n, err := bootcount.Increment(filepath.Join(top, b.next.Source.Path))
-	if err != nil {
-		rec.Warn("counting this boot of %s: %v; without the count a bad tree is not given up for the next source", b.next.Source.Path, err)
-		return
-	}
-	rec.Printf("boot %d of %d of %s; HomestakerOS marks it good with %s/%s", n, b.cfg.Tries, b.next.Source.Path, b.next.Source.Path, bootcount.SuccessFile)
 }
 
 // switchRoot hands the running kernel to a next stage built for it: the

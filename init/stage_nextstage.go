@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
+	"github.com/homestaker/homestaker-boot/init/bootcount"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/fetch"
 	"github.com/homestaker/homestaker-boot/init/nextstage"
@@ -56,6 +58,7 @@ func (b *boot) sourceEnv(rec *plan.Record) nextstage.Env {
 	need := nextstageNeeds(b.cfg)
 	if need.volume && b.volume != nil {
 		env.Volume = storage.TopLevel
+		env.Count = func(src config.Source, s bootcount.State) (bool, error) { return b.countBoot(rec, src, s) }
 	}
 	if need.network && b.netw != nil {
 		client, err := fetch.Client(caBundle)
@@ -100,9 +103,37 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 	how := next.Verified.Established()
 	counted := ""
 	if next.Count != nil {
-		counted = fmt.Sprintf(", boot %d of %d without a success mark", next.Count.Count+1, b.cfg.Tries)
-		rec.Fact("boot_count", next.Count.Count+1)
+		counted = fmt.Sprintf(", boot %d of %d without a success mark", next.Count.Count, b.cfg.Tries)
+		rec.Fact("boot_count", next.Count.Count)
 	}
 	rec.Summary("%s: %s from %s, verified: %s%s", next.Source, next.Tree.Kernel, next.Tree.From, how, counted)
 	return nil
+}
+
+// countBoot counts this boot of a volume tree when the tree is chosen,
+// before its files are read, durably: a tree that hangs the boot or kills
+// the init is counted too. A retry of the same boot counts it once.
+func (b *boot) countBoot(rec *plan.Record, src config.Source, s bootcount.State) (bool, error) {
+	if b.counted[src.Path] {
+		return false, nil
+	}
+	var n int
+	err := b.volume.WritableTopLevel(func(top string) error {
+		d, err := atomicfile.OpenDir(top, src.Path, false, 0)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		n, err = bootcount.Increment(d, s)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if b.counted == nil {
+		b.counted = map[string]bool{}
+	}
+	b.counted[src.Path] = true
+	rec.Printf("boot %d of %d of %s; HomestakerOS marks it good with %s/%s", n, b.cfg.Tries, src.Path, src.Path, bootcount.SuccessFile)
+	return true, nil
 }

@@ -1,6 +1,8 @@
 package vmtest
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,4 +38,27 @@ func TestFaultHandoverRefusedThenFix(t *testing.T) {
 		t.Errorf("lighthouse/probe = %q on the disk, want the rescue shell's write", got)
 	}
 	d.AssertDataUnchanged(before, "lighthouse/probe")
+}
+
+// The volume is hostile: boot/reports planted as a symbolic link into the
+// consensus client's data must not take the boot report there. The boot
+// goes on, says why the report is not on the volume, and the chain data
+// is exactly as before.
+func TestHostileVolumeReportsLink(t *testing.T) {
+	d, _ := faultDisk(t)
+	d.InstallNext(treeDir(t))
+	d.Edit(func(top string) {
+		os.RemoveAll(filepath.Join(top, "boot", "reports"))
+		if err := os.Symlink("../lighthouse", filepath.Join(top, "boot", "reports")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	before := d.DataDigest()
+	vm := Boot(t, bench.initramfs, volumeFaultArgs, Drive(d.Path))
+	out := vm.Expect("[  OK  ] handover:")
+	if !strings.Contains(out, "boot report on the volume:") || !strings.Contains(out, "symbolic link") {
+		t.Errorf("no warning that the report could not be written through the link:\n%s", out)
+	}
+	expectStage2(t, vm)
+	d.AssertDataUnchanged(before)
 }

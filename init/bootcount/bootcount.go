@@ -14,12 +14,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/english"
+	"github.com/homestaker/homestaker-boot/init/volfile"
 )
 
 const (
@@ -35,18 +37,20 @@ type State struct {
 	OK    bool // SuccessFile exists: the tree is known good
 }
 
-// Read reads the state of the tree in dir. A missing count is 0; an
+// Read reads the state of the tree at rel under root (the volume, read as
+// volfile reads it: display names it in messages). A missing count is 0; an
 // unreadable one is an error naming the file, so that a damaged counter
 // never silently resets.
-func Read(dir string) (State, error) {
+func Read(root *os.Root, rel, display string) (State, error) {
 	var s State
-	if _, err := os.Stat(filepath.Join(dir, SuccessFile)); err == nil {
+	if f, _, err := volfile.Open(root, path.Join(rel, SuccessFile), path.Join(display, SuccessFile)); err == nil {
+		f.Close()
 		s.OK = true
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return s, err
 	}
-	p := filepath.Join(dir, CountFile)
-	b, err := os.ReadFile(p)
+	p := path.Join(display, CountFile)
+	b, err := volfile.ReadFile(root, path.Join(rel, CountFile), p, 64)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
 	}
@@ -71,17 +75,13 @@ func (s State) Why(tries int) string {
 	return fmt.Sprintf("booted %d %s without a success mark (%s; homestaker.tries=%d)", s.Count, english.Plural(s.Count, "time", "times"), SuccessFile, tries)
 }
 
-// Increment counts one more boot of the tree in dir, durably (written to a
-// temporary file, fsynced, renamed): a power cut during the boot it counts
-// must not lose it. It returns the new count.
-func Increment(dir string) (int, error) {
-	s, err := Read(dir)
-	if err != nil {
-		return 0, err
-	}
+// Increment writes s's count plus one into the tree's directory d,
+// durably (written to a temporary file, fsynced, renamed): a power cut
+// during the boot it counts must not lose it. It returns the new count.
+func Increment(d *atomicfile.Dir, s State) (int, error) {
 	n := s.Count + 1
 	// Written to a temporary file, fsynced, renamed, the directory fsynced.
-	if err := atomicfile.WriteFile(filepath.Join(dir, CountFile), []byte(strconv.Itoa(n)+"\n"), 0o644); err != nil {
+	if err := d.WriteFile(CountFile, []byte(strconv.Itoa(n)+"\n"), 0o644); err != nil {
 		return 0, err
 	}
 	return n, nil

@@ -5,11 +5,36 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 )
+
+// read and increment are Read and Increment on a tree directory.
+func read(dir string) (State, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return State{}, err
+	}
+	defer root.Close()
+	return Read(root, ".", dir)
+}
+
+func increment(dir string) (int, error) {
+	s, err := read(dir)
+	if err != nil {
+		return 0, err
+	}
+	d, err := atomicfile.OpenDir(dir, ".", false, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	return Increment(d, s)
+}
 
 func TestCountsUpToTries(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Read(dir)
+	s, err := read(dir)
 	if err != nil || s.Count != 0 || s.OK {
 		t.Fatalf("fresh tree: %+v, %v; want count 0, not OK", s, err)
 	}
@@ -17,11 +42,11 @@ func TestCountsUpToTries(t *testing.T) {
 		if s.Exhausted(3) {
 			t.Fatalf("exhausted after %d boots of 3", s.Count)
 		}
-		n, err := Increment(dir)
+		n, err := increment(dir)
 		if err != nil || n != want {
 			t.Fatalf("Increment = %d, %v; want %d", n, err, want)
 		}
-		if s, err = Read(dir); err != nil || s.Count != want {
+		if s, err = read(dir); err != nil || s.Count != want {
 			t.Fatalf("Read after %d increments: %+v, %v", want, s, err)
 		}
 	}
@@ -42,7 +67,7 @@ func TestSuccessMarkWins(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, CountFile), []byte("7\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, SuccessFile), nil, 0o644)
-	s, err := Read(dir)
+	s, err := read(dir)
 	if err != nil || !s.OK || s.Count != 7 {
 		t.Fatalf("Read = %+v, %v", s, err)
 	}
@@ -55,11 +80,11 @@ func TestDamagedCountIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	for _, bad := range []string{"three\n", "-1", ""} {
 		os.WriteFile(filepath.Join(dir, CountFile), []byte(bad), 0o644)
-		_, err := Read(dir)
+		_, err := read(dir)
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, CountFile)) || !strings.Contains(err.Error(), "delete it") {
 			t.Errorf("count %q: err = %v, want one naming the file and the fix", bad, err)
 		}
-		if _, err := Increment(dir); err == nil {
+		if _, err := increment(dir); err == nil {
 			t.Errorf("count %q: Increment overwrote a damaged counter", bad)
 		}
 	}
@@ -67,12 +92,12 @@ func TestDamagedCountIsAnError(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	dir := t.TempDir()
-	Increment(dir)
+	increment(dir)
 	os.WriteFile(filepath.Join(dir, SuccessFile), nil, 0o644)
 	if err := Reset(dir); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Read(dir); err != nil || s.Count != 0 || s.OK {
+	if s, err := read(dir); err != nil || s.Count != 0 || s.OK {
 		t.Errorf("after Reset: %+v, %v", s, err)
 	}
 	if err := Reset(dir); err != nil {

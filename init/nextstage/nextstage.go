@@ -41,6 +41,10 @@ type Env struct {
 	// ReachTimeout is how long an HTTP source may not answer before the
 	// next source is tried; 0 is 30 s.
 	ReachTimeout time.Duration
+	// Count writes a counted tree's boot count, s.Count+1, on the volume
+	// (the init remounts it writable for that) and says whether it did (a
+	// retry of the same boot does not count again); nil counts nothing.
+	Count func(src config.Source, s bootcount.State) (bool, error)
 	// ThroughTunnel reports whether the kernel routes traffic to an
 	// address through the WireGuard tunnel, whose device is
 	// TunnelDevice; nil when there is no tunnel. Plain http outside it
@@ -58,8 +62,8 @@ type Loaded struct {
 	Initrd   *os.File // nil when the tree has none
 	Verified verify.Result
 	// Count is the tree's boot count when it is counted (a volume tree
-	// with a fallback after it and not yet marked good): the handover
-	// increments it on the volume before the jump.
+	// with a fallback after it and not yet marked good), this boot
+	// included: Env.Count wrote it when the tree was chosen.
 	Count *bootcount.State
 	temp  []string // downloads to delete once the kernel has its copy
 }
@@ -88,13 +92,20 @@ func Locate(ctx context.Context, sources []config.Source, env Env, skip func(src
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		l, err := load(ctx, src, env)
-		if err == nil && counted(src, i, len(sources), env) {
-			if l.Count, err = readCount(l.Dir, env.Tries); err != nil {
-				l.Close()
-			}
+		// A tree is counted when it is chosen, before its files are read:
+		// one that hangs the boot or kills the init is given up after
+		// homestaker.tries like one that boots badly.
+		var count *bootcount.State
+		var err error
+		if counted(src, i, len(sources), env) {
+			count, err = chooseCounted(src, env)
+		}
+		var l *Loaded
+		if err == nil {
+			l, err = load(ctx, src, env)
 		}
 		if err == nil {
+			l.Count = count
 			return l, nil
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", src, err))
@@ -114,18 +125,33 @@ func counted(src config.Source, i, n int, env Env) bool {
 	return env.Tries > 0 && src.Kind == config.SourceVolume && i < n-1
 }
 
-// readCount reads a counted tree's state and refuses it when it has used
-// its tries.
-func readCount(dir string, tries int) (*bootcount.State, error) {
-	s, err := bootcount.Read(dir)
+// chooseCounted reads a counted tree's state, refuses it when it has used
+// its tries, and counts this boot through env.Count unless it is marked
+// good. The state returned includes this boot.
+func chooseCounted(src config.Source, env Env) (*bootcount.State, error) {
+	root, err := os.OpenRoot(env.Volume)
 	if err != nil {
 		return nil, err
 	}
-	if s.Exhausted(tries) {
-		return nil, errors.New(s.Why(tries))
+	defer root.Close()
+	s, err := bootcount.Read(root, strings.TrimPrefix(path.Clean(src.Path), "/"), filepath.Join(env.Volume, src.Path))
+	if err != nil {
+		return nil, err
+	}
+	if s.Exhausted(env.Tries) {
+		return nil, errors.New(s.Why(env.Tries))
 	}
 	if s.OK {
 		return nil, nil
+	}
+	if env.Count != nil {
+		counted, err := env.Count(src, s)
+		if err != nil {
+			return nil, fmt.Errorf("counting this boot: %v; without the count a tree that hangs is never given up, so it is not booted", err)
+		}
+		if counted {
+			s.Count++
+		}
 	}
 	return &s, nil
 }

@@ -6,13 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/homestaker/homestaker-boot/init/atomicfile"
 )
 
 func TestSaveNumberedKeepsTheNewest(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "boot", "reports")
+	top := t.TempDir()
+	dir := filepath.Join(top, "boot", "reports")
+	d, err := atomicfile.OpenDir(top, "boot/reports", true, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
 	r := &Report{Version: "test"}
 	for i := 1; i <= 13; i++ {
-		name, err := r.SaveNumbered(dir, 10)
+		name, err := r.SaveNumbered(d, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

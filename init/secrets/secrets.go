@@ -248,23 +248,25 @@ func CheckHostKey(secretsDir, secretsName string) Check {
 // EnsureHostKey generates the SSH host key when absent and writes it
 // atomically (0600, .pub 0644). It returns the fingerprint.
 func EnsureHostKey(secretsDir, comment string) (fp string, generated bool, err error) {
-	p := filepath.Join(secretsDir, HostKey)
-	if _, err := os.Stat(p); err == nil {
-		return "", false, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	// Through a directory reached without following a link: a planted
+	// secrets/ssh link must not take the key elsewhere.
+	d, err := atomicfile.OpenDir(secretsDir, path.Dir(HostKey), true, 0o700)
+	if err != nil {
+		return "", false, err
+	}
+	defer d.Close()
+	name := path.Base(HostKey)
+	if ok, err := d.Exists(name); err != nil || ok {
 		return "", false, err
 	}
 	priv, pub, fp, err := hostkey.Generate(comment)
 	if err != nil {
 		return "", false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	if err := d.WriteFile(name, priv, 0o600); err != nil {
 		return "", false, err
 	}
-	if err := atomicfile.WriteFile(p, priv, 0o600); err != nil {
-		return "", false, err
-	}
-	if err := atomicfile.WriteFile(p+".pub", pub, 0o644); err != nil {
+	if err := d.WriteFile(name+".pub", pub, 0o644); err != nil {
 		return "", false, err
 	}
 	return fp, true, nil
