@@ -37,7 +37,7 @@ func (b *boot) fail(f *report.Failure) *control.Request {
 	}
 	if b.ctl == nil {
 		var err error
-		if b.ctl, err = control.Listen(control.Socket); err != nil {
+		if b.ctl, err = control.Listen(control.Socket, b.con.Printf); err != nil {
 			b.con.Status(console.Warn, "retry", "`homestaker retry` will not work: %v", err)
 		}
 	}
