@@ -92,7 +92,10 @@ func (b *boot) armWatchdog(rec *plan.Record) {
 		}
 		timeout = b.cfg.Watchdog
 	}
-	d, err := watchdog.Arm(watchdog.Device, timeout)
+	// The pinger outlives the stage: a bug in it goes to the console.
+	d, err := watchdog.Arm(watchdog.Device, timeout, func(format string, args ...any) {
+		b.con.Status(console.Failed, "watchdog", format, args...)
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		if b.cfg.WatchdogSet {
 			rec.Warn("homestaker.watchdog=%d: this machine has no %s (no watchdog, or no driver for it in the initramfs)", int(timeout/time.Second), watchdog.Device)
