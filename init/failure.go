@@ -66,7 +66,7 @@ func (b *boot) breakShell(stage string) {
 	// The operator is at the shell: no output is no hang.
 	b.planning.Store(false)
 	defer b.planning.Store(true)
-	if err := onfail.Shell(); err != nil {
+	if err := onfail.Shell(b.con); err != nil {
 		b.con.Status(console.Failed, "break", "%v; the boot goes on", err)
 	}
 }
