@@ -27,7 +27,7 @@ type Result struct {
 type ModuleResult struct {
 	Name          string
 	Duration      time.Duration // spent in finit_module; zero when not tried
-	Err           error         // nil when loaded
+	Err           error         // nil when loaded; a *panics.Error for a bug in loading it
 	Skipped       bool          // not tried: Err says why (a prerequisite failed, the deadline passed)
 	AlreadyLoaded bool          // finit_module said EEXIST, which counts as loaded
 }
