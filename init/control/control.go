@@ -110,6 +110,7 @@ func (s *Server) accept() {
 // handle reads one client's request; a bug ends that request only.
 func (s *Server) handle(c net.Conn) {
 	if err := panics.Run("a control socket request", s.logf, func() { s.read(c) }); err != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		fmt.Fprintf(c, "%s%v; the init's console has the details\r\n", EndPrefix, err)
 		c.Close()
 	}
