@@ -194,10 +194,12 @@ func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 					}
 				}
 				if r.Break != "" && r.Break == s.Name && r.OnBreak != nil {
-					breakMu.Lock()
-					defer breakMu.Unlock()
-					r.Console.Status(console.Info, "break", "stopping before %s (homestaker.break=%s); the boot goes on when the shell exits", s.Name, s.Name)
-					r.OnBreak(s.Name)
+					func() {
+						breakMu.Lock()
+						defer breakMu.Unlock() // also when OnBreak panics
+						r.Console.Status(console.Info, "break", "stopping before %s (homestaker.break=%s); the boot goes on when the shell exits", s.Name, s.Name)
+						r.OnBreak(s.Name)
+					}()
 				}
 				o.status, o.failure = r.runOne(ctx, s, uptime)
 				if o.failure == nil {
