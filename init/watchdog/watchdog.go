@@ -86,7 +86,7 @@ func Arm(dev string, timeout time.Duration, logf func(format string, args ...any
 func (d *Dog) run() {
 	defer close(d.done)
 	if err := panics.Run("the watchdog's pinger", d.logf, d.pings); err != nil && d.logf != nil {
-		d.logf("the watchdog %s is no longer pinged (%v): it resets the machine within %s", d.Identity, err, d.Timeout)
+		d.logf("the watchdog %q is no longer pinged (%v): it resets the machine within %s", d.Identity, err, d.Timeout)
 	}
 }
 

@@ -139,7 +139,7 @@ func TestPingerPanicIsReportedLoudly(t *testing.T) {
 	for _, want := range []string{
 		"internal error in the watchdog's pinger: alive broke",
 		"watchdog.(*Dog).pings(",
-		"the watchdog test dog is no longer pinged (internal error: alive broke): it resets the machine within 30ms",
+		`the watchdog "test dog" is no longer pinged (internal error: alive broke): it resets the machine within 30ms`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("log lacks %q:\n%s", want, text)
