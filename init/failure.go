@@ -37,7 +37,7 @@ func (b *boot) fail(f *report.Failure) *control.Request {
 	}
 	if b.ctl == nil {
 		var err error
-		if b.ctl, err = control.Listen(control.Socket); err != nil {
+		if b.ctl, err = control.Listen(control.Socket, b.con.Printf); err != nil {
 			b.con.Status(console.Warn, "retry", "`homestaker retry` will not work: %v", err)
 		}
 	}
@@ -66,7 +66,7 @@ func (b *boot) breakShell(stage string) {
 	// The operator is at the shell: no output is no hang.
 	b.planning.Store(false)
 	defer b.planning.Store(true)
-	if err := onfail.Shell(); err != nil {
+	if err := onfail.Shell(b.con); err != nil {
 		b.con.Status(console.Failed, "break", "%v; the boot goes on", err)
 	}
 }
@@ -92,7 +92,10 @@ func (b *boot) armWatchdog(rec *plan.Record) {
 		}
 		timeout = b.cfg.Watchdog
 	}
-	d, err := watchdog.Arm(watchdog.Device, timeout)
+	// The pinger outlives the stage: a bug in it goes to the console.
+	d, err := watchdog.Arm(watchdog.Device, timeout, func(format string, args ...any) {
+		b.con.Status(console.Failed, "watchdog", format, args...)
+	})
 	if errors.Is(err, fs.ErrNotExist) {
 		if b.cfg.WatchdogSet {
 			rec.Warn("homestaker.watchdog=%d: this machine has no %s (no watchdog, or no driver for it in the initramfs)", int(timeout/time.Second), watchdog.Device)

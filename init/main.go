@@ -40,7 +40,7 @@ func main() {
 	mountErr := early.Mount()
 	con := console.Open()
 	con.Printf("homestaker-boot %s: init started at %s", version, console.Uptime().Round(time.Millisecond))
-	early.Reap()
+	early.Reap(func(format string, args ...any) { con.Status(console.Failed, "reaper", format, args...) })
 
 	cmdline := readCmdline()
 	cfg, problems := loadConfig(cmdline)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/kmod"
+	"github.com/homestaker/homestaker-boot/init/panics"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
@@ -55,6 +57,13 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 	// the disk drivers for devices that appear late (SATA and USB disks
 	// probe asynchronously).
 	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "tun", "sd_mod", "usb_storage", "uas"}, b.moduleParams(), func(format string, args ...any) {})
+	// The loader's lines stay off the console, but not a bug's stack.
+	for _, m := range res.Modules {
+		var bug *panics.Error
+		if errors.As(m.Err, &bug) {
+			rec.Printf("%s", bug.Report())
+		}
+	}
 	rec.Fact("modules", len(res.Modules))
 	rec.Fact("modules_ms", res.Duration.Milliseconds())
 	if err != nil {

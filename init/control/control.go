@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/homestaker/homestaker-boot/init/panics"
 )
 
 // Socket is where the init listens.
@@ -56,16 +58,21 @@ func (r *Request) Finish(format string, args ...any) {
 type Server struct {
 	ln   net.Listener
 	reqs chan *Request
+	logf func(format string, args ...any) // where a bug in serving a client is reported
+	// requested, if set, is called with each request line; a test makes
+	// it panic.
+	requested func(line string)
 }
 
-// Listen starts the server on path, replacing a stale socket.
-func Listen(path string) (*Server, error) {
+// Listen starts the server on path, replacing a stale socket. logf gets
+// the report of a bug in serving a client, stack and all.
+func Listen(path string, logf func(format string, args ...any)) (*Server, error) {
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, reqs: make(chan *Request)}
+	s := &Server{ln: ln, reqs: make(chan *Request), logf: logf}
 	go s.serve()
 	return s, nil
 }
@@ -82,7 +89,15 @@ func (s *Server) Requests() <-chan *Request {
 // Close stops listening.
 func (s *Server) Close() error { return s.ln.Close() }
 
+// serve accepts clients until Close. A bug in the loop does not end it:
+// `homestaker retry` is the operator's way to get the boot going again.
 func (s *Server) serve() {
+	for panics.Run("the control socket's accept loop", s.logf, s.accept) != nil {
+		time.Sleep(time.Second)
+	}
+}
+
+func (s *Server) accept() {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -92,10 +107,22 @@ func (s *Server) serve() {
 	}
 }
 
+// handle reads one client's request; a bug ends that request only.
 func (s *Server) handle(c net.Conn) {
+	if err := panics.Run("a control socket request", s.logf, func() { s.read(c) }); err != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		fmt.Fprintf(c, "%s%v; the init's console has the details\r\n", EndPrefix, err)
+		c.Close()
+	}
+}
+
+func (s *Server) read(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
 	_ = c.SetReadDeadline(time.Time{})
+	if s.requested != nil {
+		s.requested(line)
+	}
 	if err != nil || strings.TrimSpace(line) != "retry" {
 		fmt.Fprintf(c, "%sunknown request %q; the init understands \"retry\"\r\n", EndPrefix, strings.TrimSpace(line))
 		c.Close()

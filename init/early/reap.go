@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/homestaker/homestaker-boot/init/panics"
 )
 
 // Reaper collects orphaned children. Children the init starts itself go
@@ -18,12 +20,16 @@ type Reaper struct {
 	mu      sync.Mutex // guards own and serialises starting against reaping
 	own     map[int]bool
 	started bool
+	// zombies lists the children of a pid that have exited; a test makes
+	// it panic.
+	zombies func(parent int) []int
 }
 
-var reaper = &Reaper{own: map[int]bool{}}
+var reaper = &Reaper{own: map[int]bool{}, zombies: zombieChildren}
 
-// Reap starts the reaper. It is idempotent.
-func Reap() {
+// Reap starts the reaper. It is idempotent. logf gets the report of a bug
+// that stops it.
+func Reap(logf func(format string, args ...any)) {
 	reaper.mu.Lock()
 	defer reaper.mu.Unlock()
 	if reaper.started {
@@ -32,11 +38,20 @@ func Reap() {
 	reaper.started = true
 	c := make(chan os.Signal, 8)
 	signal.Notify(c, unix.SIGCHLD)
-	go func() {
-		for range c {
-			reaper.reap()
+	go reaper.run(c, logf)
+}
+
+// run reaps at every SIGCHLD. A bug ends it: orphans then stay zombies,
+// which PID 1 survives, but the operator must hear of it.
+func (r *Reaper) run(sigchld <-chan os.Signal, logf func(format string, args ...any)) {
+	err := panics.Run("the reaper of orphaned processes", logf, func() {
+		for range sigchld {
+			r.reap()
 		}
-	}()
+	})
+	if err != nil && logf != nil {
+		logf("orphaned processes are no longer reaped (%v): they stay zombies until the machine restarts", err)
+	}
 }
 
 // Start starts cmd as a child the reaper will not collect; call Done after
@@ -65,7 +80,7 @@ func (r *Reaper) reap() {
 	defer r.mu.Unlock()
 	// wait4(-1) would also collect the children that exec.Cmd waits for,
 	// so reap by pid the zombies that are not ours.
-	for _, pid := range zombieChildren(os.Getpid()) {
+	for _, pid := range r.zombies(os.Getpid()) {
 		if r.own[pid] {
 			continue
 		}

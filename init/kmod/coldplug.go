@@ -57,7 +57,7 @@ func coldplug(ctx context.Context, ix *Index, always []string, scan func() ([]st
 			break
 		}
 		logf("kernel modules: device scan %d: %d new modaliases, loading %s", scans, fresh, strings.Join(set, " "))
-		for _, r := range loadSet(ctx, ix, set, tried, loadFn) {
+		for _, r := range loadSet(ctx, ix, set, tried, loadFn, logf) {
 			tried[r.Name] = r
 			res.Modules = append(res.Modules, r)
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/homestaker/homestaker-boot/init/panics"
 )
 
 // firstModule is loaded before any other: under QEMU TCG getrandom blocks
@@ -25,7 +27,7 @@ type Result struct {
 type ModuleResult struct {
 	Name          string
 	Duration      time.Duration // spent in finit_module; zero when not tried
-	Err           error         // nil when loaded
+	Err           error         // nil when loaded; a *panics.Error for a bug in loading it
 	Skipped       bool          // not tried: Err says why (a prerequisite failed, the deadline passed)
 	AlreadyLoaded bool          // finit_module said EEXIST, which counts as loaded
 }
@@ -68,7 +70,7 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 	for i, m := range ix.mods {
 		names[i] = m.Name
 	}
-	res := Result{Modules: loadSet(ctx, ix, names, nil, loadFn)}
+	res := Result{Modules: loadSet(ctx, ix, names, nil, loadFn, logf)}
 	res.Duration = time.Since(start)
 	if msg := summarize(res, logf, ""); msg != "" {
 		return res, errors.New("kernel modules: " + msg)
@@ -79,8 +81,9 @@ func load(ctx context.Context, ix *Index, loadFn loadFunc, logf func(string, ...
 // loadSet loads names (modules of ix) with loadFn as load does and returns
 // a result for each, prerequisites first. A module that names need but
 // leaves out must be in earlier, the results of modules tried before: a
-// module whose hard dependency failed there is skipped.
-func loadSet(ctx context.Context, ix *Index, names []string, earlier map[string]ModuleResult, loadFn loadFunc) []ModuleResult {
+// module whose hard dependency failed there is skipped. A bug in loading
+// one module fails that module; logf gets its stack.
+func loadSet(ctx context.Context, ix *Index, names []string, earlier map[string]ModuleResult, loadFn loadFunc, logf func(string, ...any)) []ModuleResult {
 	p := ix.plan(names, firstModule)
 
 	nodes := make(map[string]*node, len(names))
@@ -116,11 +119,16 @@ func loadSet(ctx context.Context, ix *Index, names []string, earlier map[string]
 		wg.Add(1)
 		go func(nd *node) {
 			defer wg.Done()
-			l.run(ctx, nd)
+			if err := panics.Run("loading kernel module "+nd.name, logf, func() { l.run(ctx, nd) }); err != nil {
+				l.failed(nd, err)
+			}
 		}(nodes[n])
 	}
 	all := make(chan struct{})
-	go func() { wg.Wait(); close(all) }()
+	go func() {
+		defer close(all)
+		_ = panics.Run("waiting for the kernel modules", logf, wg.Wait)
+	}()
 	select {
 	case <-all:
 	case <-ctx.Done():
@@ -235,4 +243,15 @@ func (l *loader) run(ctx context.Context, nd *node) {
 	}
 	nd.res.Err = err
 	close(nd.done)
+}
+
+// failed marks nd failed by err after its goroutine panicked, and done,
+// so that the modules waiting for it go on (and skip it if they need it).
+func (l *loader) failed(nd *node, err error) {
+	select {
+	case <-nd.done: // its result was final before the panic
+	default:
+		nd.res = ModuleResult{Name: nd.name, Duration: nd.res.Duration, Err: err}
+		close(nd.done)
+	}
 }

@@ -271,6 +271,50 @@ func TestLoadFailures(t *testing.T) {
 	}
 }
 
+// A bug in loading one module (here finit_module's wrapper panics) fails
+// that module: the modules that need it are skipped at once rather than
+// waiting for ever, the others load, and the log has the stack.
+func TestLoadPanicFailsTheModule(t *testing.T) {
+	ix := testIndex(t)
+	k := newFakeKernel(t, ix)
+	k.softOrder()
+	loadFn := func(name, path string) error {
+		if name == "usb_common" {
+			var m map[string]bool
+			m[name] = true // a runtime error, as a real bug would be
+		}
+		return k.load(name, path)
+	}
+	var mu sync.Mutex
+	var log []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		log = append(log, fmt.Sprintf(format, args...))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := load(ctx, ix, loadFn, logf)
+	checkErr(t, err, "kernel modules: 3 of 22 not loaded: usb_common: internal error: assignment to entry in nil map; skipped: usbcore, usb_storage")
+	got := results(res)
+	if r := got["usb_common"]; r.Skipped || r.Err == nil || !strings.Contains(r.Err.Error(), "internal error") {
+		t.Errorf("usb_common: %+v, want failed with an internal error", r)
+	}
+	for _, name := range []string{"usbcore", "usb_storage"} {
+		if r := got[name]; !r.Skipped || strings.Contains(r.Err.Error(), "deadline") {
+			t.Errorf("%s: %+v, want skipped for its failed dependency", name, r)
+		}
+	}
+	mu.Lock()
+	text := strings.Join(log, "\n")
+	mu.Unlock()
+	for _, want := range []string{"internal error in loading kernel module usb_common: assignment to entry in nil map", "kmod.TestLoadPanicFailsTheModule.func1("} {
+		if !strings.Contains(text, want) {
+			t.Errorf("log lacks %q:\n%s", want, text)
+		}
+	}
+}
+
 func TestLoadDeadline(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -30,16 +30,21 @@ type linkRun struct {
 	// tunnel and the handover happen well within any lease time, and the
 	// next stage runs its own DHCP client.
 	kept *nclient4.Lease
+	// internalErr is a bug: the link's goroutine panicked, whatever it
+	// had done by then.
+	internalErr string
 }
 
-// ok: the link has an address and a carrier.
-func (l *linkRun) ok() bool { return len(l.addrs) > 0 && l.carrier }
+// ok: the link has an address and a carrier, and no bug stopped it.
+func (l *linkRun) ok() bool { return len(l.addrs) > 0 && l.carrier && l.internalErr == "" }
 
 // describe says what happened on the link, for the operator.
 func (l *linkRun) describe() string {
 	n := l.plan.Name
 	static := l.plan.Method == MethodStatic
 	switch {
+	case l.internalErr != "":
+		return n + ": " + l.internalErr
 	case l.setupErr != "":
 		return n + ": " + l.setupErr
 	case static && l.applyErr != "":

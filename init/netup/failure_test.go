@@ -61,6 +61,8 @@ func TestDescribe(t *testing.T) {
 		{linkRun{plan: linkPlan{Name: "eth0", Method: MethodDHCP}, carrier: true, requests: 4, lastErr: "network is down"}, "eth0: carrier, 4 DHCP requests without an answer (last error: network is down)"},
 		{linkRun{plan: linkPlan{Name: "eth0", Method: MethodDHCP}, carrier: true, requests: 1, offers: 1, applyErr: "adding the address 10.0.2.15/24: invalid argument"}, "eth0: carrier, adding the address 10.0.2.15/24: invalid argument"},
 		{linkRun{plan: linkPlan{Name: "eth0", Method: MethodDHCP}, carrier: true, lease: &lease{Addr: netip.MustParsePrefix("10.0.2.15/24")}}, "eth0: 10.0.2.15/24 by DHCP"},
+		// A panic after the lease: the bug is what the operator reads.
+		{linkRun{plan: linkPlan{Name: "eth0", Method: MethodDHCP}, carrier: true, lease: &lease{Addr: netip.MustParsePrefix("10.0.2.15/24")}, internalErr: "internal error: boom"}, "eth0: internal error: boom"},
 	}
 	for _, tt := range tests {
 		if got := tt.l.describe(); got != tt.want {

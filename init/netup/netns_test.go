@@ -34,6 +34,9 @@ import (
 
 const helperEnv = "HOMESTAKER_NETUP_NETNS"
 
+// panicEnv names a link whose goroutine the client helper makes panic.
+const panicEnv = "HOMESTAKER_NETUP_PANIC"
+
 func TestUpInNetns(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root for network namespaces")
@@ -105,6 +108,45 @@ func TestUpInNetns(t *testing.T) {
 			"default via 10.99.0.1 dev veth-c",
 			"10.99.0.50/24 brd 10.99.0.255",
 			"mtu 1400",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	// A bug in one link's goroutine fails that link, not the init: the
+	// stage goes on with the other link, and the console has the stack.
+	t.Run("panic on one link", func(t *testing.T) {
+		defer reset()
+		out := client(t, cns, "ip=veth-c:dhcp ip=veth-d:dhcp", panicEnv+"=veth-d")
+		st := state(t, out)
+		if st.GatewayLink != "veth-c" || len(st.Links) != 2 || st.Links[1].Name != "veth-d" || !strings.Contains(st.Links[1].Err, "internal error") {
+			t.Errorf("state %+v", st)
+		}
+		for _, want := range []string{
+			"veth-c 10.99.0.50/24 by DHCP in ",
+			"[ WARN ] network: veth-d: internal error: assignment to entry in nil map",
+			"network: internal error in bringing up veth-d: assignment to entry in nil map",
+			"netup.(*run).link(", // the stack
+			"please report it",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("panic on the only link", func(t *testing.T) {
+		defer reset()
+		start := time.Now()
+		out := client(t, cns, "ip=veth-c:dhcp", panicEnv+"=veth-c")
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the stage took %v, as if it waited for the failed link", d)
+		}
+		for _, want := range []string{
+			"FAILURE network: expected an IPv4 address by DHCP on one of: veth-c, found veth-c: internal error: assignment to entry in nil map; ",
+			"netup.(*run).link(",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
@@ -193,12 +235,13 @@ func server(t *testing.T, ns string) {
 	}
 }
 
-// client runs the stage in ns with the command line and returns what the
-// helper printed.
-func client(t *testing.T, ns, cmdline string) string {
+// client runs the stage in ns with the command line and env and returns
+// what the helper printed.
+func client(t *testing.T, ns, cmdline string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "--uts", os.Args[0], "-test.run=^TestNetnsHelper$")
 	cmd.Env = append(os.Environ(), helperEnv+"=client", "HOMESTAKER_NETUP_CMDLINE="+cmdline)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("client helper: %v\n%s", err, out)
@@ -298,11 +341,20 @@ func clientHelper(t *testing.T) {
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	rep := &report.Report{}
 	runner := &plan.Runner{Console: console.New(os.Stdout, nil), Report: rep, Uptime: func() time.Duration { return 0 }}
+	o := Options{ResolvConf: resolv}
+	if name := os.Getenv(panicEnv); name != "" {
+		o.linkStarted = func(link string) {
+			if link == name {
+				var m map[string]bool
+				m[link] = true // a runtime error, as a real bug would be
+			}
+		}
+	}
 	var st *State
 	f := runner.Run(context.Background(), []plan.Stage{{Name: "network", Timeout: cfg.Timeouts.Net, TimeoutKey: "homestaker.timeout.net",
 		Run: func(ctx context.Context, rec *plan.Record) error {
 			var err error
-			st, err = Up(ctx, cfg, rec, Options{ResolvConf: resolv})
+			st, err = Up(ctx, cfg, rec, o)
 			return err
 		}}})
 	if f != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 
 	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/panics"
 	"github.com/homestaker/homestaker-boot/init/report"
 	"github.com/homestaker/homestaker-boot/init/resolvconf"
 )
@@ -47,6 +48,10 @@ type Options struct {
 	ResolvConf  string // default /etc/resolv.conf
 	SetClock    bool   // step the clock when NTP says it is more than 1s off
 	SysClassNet string // default /sys/class/net
+
+	// linkStarted, if set, is called first in each link's goroutine; a
+	// test makes it panic for one link.
+	linkStarted func(name string)
 }
 
 // otherLinksGrace is how long links still asking for a lease may go on
@@ -131,10 +136,20 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 	defer stopDHCP()
 	var wg sync.WaitGroup
 	for _, l := range active {
-		wg.Go(func() { r.link(carrierCtx, dhcpCtx, l) })
+		wg.Go(func() {
+			// A bug fails this link only: the stage goes on with the
+			// others, or names it among the links that failed.
+			what := "bringing up " + l.plan.Name
+			if err := panics.Run(what, r.rec.Printf, func() { r.link(carrierCtx, dhcpCtx, l) }); err != nil {
+				l.internalErr = err.Error()
+			}
+		})
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() {
+		defer close(done)
+		_ = panics.Run("waiting for the links", r.rec.Printf, wg.Wait)
+	}()
 	select {
 	case <-done:
 	case <-r.firstOK:
@@ -217,6 +232,9 @@ func networkOff(rec report.Recorder, why string, runs []*linkRun) *State {
 
 // link brings one link up and configures it.
 func (r *run) link(carrierCtx, dhcpCtx context.Context, l *linkRun) {
+	if r.o.linkStarted != nil {
+		r.o.linkStarted(l.plan.Name)
+	}
 	ip := l.plan.IP
 	setMAC := ip.MAC
 	if !l.plan.Named {

@@ -15,6 +15,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/console"
 	"github.com/homestaker/homestaker-boot/init/control"
 	"github.com/homestaker/homestaker-boot/init/early"
+	"github.com/homestaker/homestaker-boot/init/panics"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -33,6 +34,9 @@ type Options struct {
 	// Terminal is where a key press cancels the reboot countdown; ""
 	// is Console.
 	Terminal string
+
+	// waitKey is WaitKey when nil; a test makes it panic.
+	waitKey func(ctx context.Context, tty string) error
 }
 
 // Handle shows the banner for f and carries out the action. PID 1 must not
@@ -85,7 +89,19 @@ func countdown(con *console.Console, o Options) (*control.Request, bool) {
 	if tty == "" {
 		tty = Console
 	}
-	go func() { key <- WaitKey(ctx, tty) }()
+	waitKey := o.waitKey
+	if waitKey == nil {
+		waitKey = WaitKey
+	}
+	go func() {
+		// A bug in the key reader leaves the countdown without keys, as
+		// a console that is no terminal does.
+		var err error
+		if perr := panics.Run("reading a key on "+tty, con.Printf, func() { err = waitKey(ctx, tty) }); perr != nil {
+			err = perr
+		}
+		key <- err
+	}()
 	waiting := true
 	// The key reader is done with the console (its mode restored) before
 	// the shell or the reboot.
@@ -132,7 +148,7 @@ func countdown(con *console.Console, o Options) (*control.Request, bool) {
 // shellUntilRetry runs the console shell; it returns nil when the shell
 // exits, or the retry request that came first, after ending the shell.
 func shellUntilRetry(con *console.Console, retry <-chan *control.Request) *control.Request {
-	cmd, done, err := startShell()
+	cmd, done, err := startShell(con)
 	if err != nil {
 		con.Status(console.Failed, "shell", "%v; trying again in 5 s", err)
 		select {
@@ -166,8 +182,8 @@ func Reboot(con *console.Console, cmd int) {
 }
 
 // Shell runs the rescue shell on the console and returns when it exits.
-func Shell() error {
-	_, done, err := startShell()
+func Shell(con *console.Console) error {
+	_, done, err := startShell(con)
 	if err != nil {
 		return err
 	}
@@ -177,8 +193,8 @@ func Shell() error {
 
 // startShell starts the rescue shell on the console as a session leader
 // with the console as its controlling terminal, so that ^C reaches it.
-// done is closed when it has exited.
-func startShell() (*exec.Cmd, <-chan struct{}, error) {
+// done is closed when it has exited, or when waiting for it failed.
+func startShell(con *console.Console) (*exec.Cmd, <-chan struct{}, error) {
 	tty, err := os.OpenFile(Console, os.O_RDWR, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s for the shell: %v", Console, err)
@@ -196,9 +212,11 @@ func startShell() (*exec.Cmd, <-chan struct{}, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer tty.Close()
-		defer early.Done(cmd)
-		_ = cmd.Wait()
+		_ = panics.Run("waiting for the console shell", con.Printf, func() {
+			defer tty.Close()
+			defer early.Done(cmd)
+			_ = cmd.Wait()
+		})
 	}()
 	return cmd, done, nil
 }

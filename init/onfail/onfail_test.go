@@ -107,3 +107,27 @@ func TestCountdownWithoutTerminalRunsOut(t *testing.T) {
 		}
 	}
 }
+
+// A bug in the key reader leaves the countdown without keys: it says so,
+// with the stack on the console, and runs out.
+func TestCountdownSurvivesAPanickingKeyReader(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	con := console.New(&out, nil)
+	o := Options{Action: config.OnFail{Action: config.OnFailReboot, Delay: time.Second}, Terminal: "/dev/null",
+		waitKey: func(context.Context, string) error { panic("key reader broke") }}
+	r, cancelled := countdown(con, o)
+	if r != nil || cancelled {
+		t.Errorf("countdown = %v, %v; want it to run out", r, cancelled)
+	}
+	for _, want := range []string{
+		"internal error in reading a key on /dev/null: key reader broke",
+		"onfail.TestCountdownSurvivesAPanickingKeyReader.func1(",
+		"[ WARN ] onfail: internal error: key reader broke: a key press cannot cancel the reboot",
+		"rebooting now",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("console lacks %q:\n%s", want, out.String())
+		}
+	}
+}

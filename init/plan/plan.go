@@ -7,12 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/homestaker/homestaker-boot/init/console"
+	"github.com/homestaker/homestaker-boot/init/panics"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -175,35 +175,46 @@ func (r *Runner) Run(ctx context.Context, stages []Stage) *report.Failure {
 			defer wg.Done()
 			o := out[s.Name]
 			defer close(o.done)
-			if r.succeeded(s.Name) && !s.Rerun {
-				o.status = report.OK
-				return
-			}
-			for _, dep := range s.After {
-				d := out[dep]
-				<-d.done
-				if d.status == report.Failed || d.status == report.Skipped {
-					o.status = report.Skipped
-					why := fmt.Sprintf("not run: needs %s, which %s", dep, d.status)
-					r.Console.Status(console.Skipped, s.Name, "%s", why)
-					r.Report.Add(report.Stage{Name: s.Name, Status: report.Skipped, Start: uptime(), Summary: why})
+			// A bug in the runner or in OnBreak fails the stage, not the
+			// init; the stage's own body is guarded in runOne.
+			err := panics.Run("the runner of stage "+s.Name, r.Console.Printf, func() {
+				if r.succeeded(s.Name) && !s.Rerun {
+					o.status = report.OK
 					return
 				}
-			}
-			if r.Break != "" && r.Break == s.Name && r.OnBreak != nil {
-				breakMu.Lock()
-				r.Console.Status(console.Info, "break", "stopping before %s (homestaker.break=%s); the boot goes on when the shell exits", s.Name, s.Name)
-				r.OnBreak(s.Name)
-				breakMu.Unlock()
-			}
-			o.status, o.failure = r.runOne(ctx, s, uptime)
-			if o.failure == nil {
-				r.mu.Lock()
-				if r.ok == nil {
-					r.ok = map[string]bool{}
+				for _, dep := range s.After {
+					d := out[dep]
+					<-d.done
+					if d.status == report.Failed || d.status == report.Skipped {
+						o.status = report.Skipped
+						why := fmt.Sprintf("not run: needs %s, which %s", dep, d.status)
+						r.Console.Status(console.Skipped, s.Name, "%s", why)
+						r.Report.Add(report.Stage{Name: s.Name, Status: report.Skipped, Start: uptime(), Summary: why})
+						return
+					}
 				}
-				r.ok[s.Name] = true
-				r.mu.Unlock()
+				if r.Break != "" && r.Break == s.Name && r.OnBreak != nil {
+					func() {
+						breakMu.Lock()
+						defer breakMu.Unlock() // also when OnBreak panics
+						r.Console.Status(console.Info, "break", "stopping before %s (homestaker.break=%s); the boot goes on when the shell exits", s.Name, s.Name)
+						r.OnBreak(s.Name)
+					}()
+				}
+				o.status, o.failure = r.runOne(ctx, s, uptime)
+				if o.failure == nil {
+					r.mu.Lock()
+					if r.ok == nil {
+						r.ok = map[string]bool{}
+					}
+					r.ok[s.Name] = true
+					r.mu.Unlock()
+				}
+			})
+			if err != nil {
+				o.status, o.failure = report.Failed, asFailure(s, err)
+				r.Report.Add(report.Stage{Name: s.Name, Status: report.Failed, Start: uptime(), Failure: o.failure})
+				r.Console.Status(console.Failed, s.Name, "%s", o.failure.Found)
 			}
 		}(s)
 	}
@@ -246,12 +257,11 @@ func (r *Runner) runOne(ctx context.Context, s Stage, uptime func() time.Duratio
 	}
 	errc := make(chan error, 1)
 	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				errc <- fmt.Errorf("internal error: %v\n%s", p, debug.Stack())
-			}
-		}()
-		errc <- s.Run(sctx, rec)
+		var err error
+		if perr := panics.Run("stage "+s.Name, r.Console.Printf, func() { err = s.Run(sctx, rec) }); perr != nil {
+			err = perr
+		}
+		errc <- err
 	}()
 
 	var err error
@@ -298,6 +308,10 @@ func asFailure(s Stage, err error) *report.Failure {
 			action += fmt.Sprintf("; a slow machine may need a longer %s=", s.TimeoutKey)
 		}
 		return &report.Failure{Stage: s.Name, Expected: fmt.Sprintf("%s to finish within %s", s.Name, s.Timeout), Found: "it did not", Action: action}
+	}
+	var bug *panics.Error
+	if errors.As(err, &bug) {
+		return &report.Failure{Stage: s.Name, Expected: s.Name + " to succeed", Found: err.Error(), Action: "this is a bug in homestaker-boot; report it with the console log, which has its stack"}
 	}
 	return &report.Failure{Stage: s.Name, Expected: s.Name + " to succeed", Found: err.Error(), Action: "check the console lines above; the boot report has the details"}
 }

@@ -119,14 +119,57 @@ func TestTimeoutOfStageIgnoringContext(t *testing.T) {
 }
 
 func TestPanicBecomesFailure(t *testing.T) {
-	r, _, _ := newRunner()
+	r, buf, _ := newRunner()
 	f := r.Run(context.Background(), []Stage{{Name: "storage", Run: func(context.Context, *Record) error {
 		var m map[string]int
 		m["x"] = 1
 		return nil
 	}}})
-	if f == nil || !strings.Contains(f.Found, "internal error") {
+	if f == nil || f.Found != "internal error: assignment to entry in nil map" || !strings.Contains(f.Action, "bug") {
 		t.Fatalf("failure = %+v, want an internal error", f)
+	}
+	for _, want := range []string{
+		"internal error in stage storage: assignment to entry in nil map",
+		"plan.TestPanicBecomesFailure.func1(", // the stack, for the bug report
+		"[FAILED] storage: internal error: assignment to entry in nil map",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("console lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+// A panic outside the stage's body (here in the break shell, which runs in
+// the runner's goroutine for the stage) fails that stage: what needs it is
+// skipped, the rest runs, and Run returns.
+func TestPanicInOnBreakFailsTheStage(t *testing.T) {
+	r, buf, rep := newRunner()
+	r.Break = "storage"
+	r.OnBreak = func(string) { panic("the shell broke") }
+	ran := false
+	f := r.Run(context.Background(), []Stage{
+		{Name: "network", Run: ok},
+		{Name: "storage", Run: func(context.Context, *Record) error { ran = true; return nil }},
+		{Name: "secrets", After: []string{"storage"}, Run: ok},
+	})
+	if f == nil || f.Stage != "storage" || f.Found != "internal error: the shell broke" {
+		t.Fatalf("failure = %+v, want storage's internal error", f)
+	}
+	if ran {
+		t.Error("storage ran after its break shell panicked")
+	}
+	for _, want := range []string{
+		"[  OK  ] network",
+		"internal error in the runner of stage storage: the shell broke",
+		"[FAILED] storage: internal error: the shell broke",
+		"[ SKIP ] secrets: not run: needs storage, which failed",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("console lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if st := rep.Stages; len(st) != 3 {
+		t.Errorf("report stages %+v, want network, storage and secrets", st)
 	}
 }
 

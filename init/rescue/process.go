@@ -81,8 +81,8 @@ func (ss *session) startPTY(cmd *exec.Cmd) error {
 		return err
 	}
 	out := make(chan struct{})
-	ss.wg.Go(func() { _, _ = io.Copy(master, ss.ch) })
-	ss.wg.Go(func() {
+	ss.spawn("copying the client's input to the terminal", func() { _, _ = io.Copy(master, ss.ch) })
+	ss.spawn("copying the terminal's output to the client", func() {
 		defer close(out)
 		_, _ = io.Copy(ss.ch, master)
 	})
@@ -113,7 +113,7 @@ func (ss *session) startPipes(cmd *exec.Cmd) error {
 	if err := ss.start(cmd, nil); err != nil {
 		return err
 	}
-	ss.wg.Go(func() {
+	ss.spawn("copying the client's input to the process", func() {
 		_, _ = io.Copy(stdin, ss.ch)
 		_ = stdin.Close()
 	})

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/panics"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -93,7 +94,13 @@ func Start(o Options) (*Server, error) {
 		return nil, err
 	}
 	for _, ln := range s.lns {
-		s.wg.Go(func() { s.serve(ln) })
+		s.wg.Go(func() {
+			// The operator's way in outlives a bug in the accept loop.
+			what := "the rescue ssh accept loop on " + ln.Addr().String()
+			for panics.Run(what, s.o.Log, func() { s.serve(ln) }) != nil {
+				time.Sleep(time.Second)
+			}
+		})
 	}
 	return s, nil
 }
@@ -235,7 +242,10 @@ func (s *Server) serve(ln net.Listener) {
 		s.wg.Go(func() {
 			waiting := true // not logged in yet; only this goroutine touches it
 			defer func() { s.untrack(c, waiting) }()
-			s.handle(c, func() { s.loggedIn(); waiting = false })
+			// A bug ends this connection; the server goes on.
+			_ = panics.Run("a rescue ssh connection from "+c.RemoteAddr().String(), s.o.Log, func() {
+				s.handle(c, func() { s.loggedIn(); waiting = false })
+			})
 		})
 	}
 }

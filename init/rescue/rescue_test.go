@@ -667,3 +667,95 @@ func TestUnauthenticatedConnectionsAreBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A bug in a session (here the greeting panics, as the caller's function
+// is called in each session) ends that session, with a word to the client
+// and the stack on the log; the connection and the server go on.
+func TestPanicInASessionEndsOnlyThatSession(t *testing.T) {
+	for _, pty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pty=%v", pty), func(t *testing.T) {
+			var calls atomic.Int32
+			n := startNode(t, func(o *Options) {
+				o.Greeting = func() string {
+					if calls.Add(1) == 1 {
+						var m map[string]int
+						m["greeting"]++ // a runtime error, as a real bug would be
+					}
+					return greeting
+				}
+			})
+			c := n.login(t)
+			// A raw channel: the x/crypto client copies stderr only after
+			// the request's reply, OpenSSH's client as it arrives.
+			ch, reqs, err := c.OpenChannel("session", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go ssh.DiscardRequests(reqs)
+			req, payload := "exec", ssh.Marshal(&struct{ Command string }{"echo hello"})
+			if pty {
+				p := ssh.Marshal(&ptyRequest{Term: "vt100", Cols: 80, Rows: 24})
+				if ok, err := ch.SendRequest("pty-req", true, p); !ok || err != nil {
+					t.Fatalf("pty-req: %v, %v", ok, err)
+				}
+				req, payload = "shell", nil
+			}
+			if ok, _ := ch.SendRequest(req, true, payload); ok {
+				t.Errorf("%s succeeded, want the session ended by the panic", req)
+			}
+			stderr := make(chan []byte, 1)
+			go func() { b, _ := io.ReadAll(ch.Stderr()); stderr <- b }()
+			select {
+			case b := <-stderr:
+				if want := "rescue ssh: internal error: assignment to entry in nil map; this session ends"; !strings.Contains(string(b), want) {
+					t.Errorf("the client's stderr %q lacks %q", b, want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the panicked session was not closed within 10 s")
+			}
+			n.waitLog(t, "internal error in a rescue ssh session of root@127.0.0.1:")
+			n.waitLog(t, "rescue.(*session).greeting(") // the stack
+			// The same connection opens a session that works, and so
+			// does a new connection.
+			s, err := c.NewSession()
+			if err != nil {
+				t.Fatalf("a session after the panic: %v", err)
+			}
+			if out, err := s.CombinedOutput("echo $((6*7))"); err != nil || !strings.Contains(string(out), "42\n") {
+				t.Errorf("exec after the panic: %q, %v; want 42", out, err)
+			}
+			if out, err := n.session(t).CombinedOutput("echo again"); err != nil || !strings.Contains(string(out), "again\n") {
+				t.Errorf("exec on a new connection: %q, %v", out, err)
+			}
+		})
+	}
+}
+
+// A bug in a session's own goroutine (here Options.Done, called by the
+// goroutine that waits for the process) ends the session as well.
+func TestPanicInASessionsGoroutineEndsTheSession(t *testing.T) {
+	var calls atomic.Int32
+	n := startNode(t, func(o *Options) {
+		o.Done = func(*exec.Cmd) {
+			if calls.Add(1) == 1 {
+				panic("done hook")
+			}
+		}
+	})
+	s := n.session(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Run("true") }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the session ended without an error, want it cut short")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end within 10 s")
+	}
+	n.waitLog(t, "internal error in waiting for the process of a rescue ssh session of root@127.0.0.1:")
+	n.waitLog(t, "done hook")
+	if out, err := n.session(t).CombinedOutput("echo again"); err != nil || !strings.Contains(string(out), "again\n") {
+		t.Errorf("exec after the panic: %q, %v", out, err)
+	}
+}

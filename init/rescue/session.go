@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/homestaker/homestaker-boot/init/panics"
 )
 
 // handle serves one connection until the client or Close ends it;
@@ -23,8 +25,13 @@ func (s *Server) handle(c net.Conn, authenticated func()) {
 	defer conn.Close()
 	who := fmt.Sprintf("%s@%s", conn.User(), c.RemoteAddr())
 	var wg sync.WaitGroup
-	// Global requests are port forwardings and keepalives: refused.
-	wg.Go(func() { ssh.DiscardRequests(reqs) })
+	// Global requests are port forwardings and keepalives: refused. If
+	// they are no longer read, the connection stalls: it ends instead.
+	wg.Go(func() {
+		if panics.Run("refusing the global requests of "+who, s.o.Log, func() { ssh.DiscardRequests(reqs) }) != nil {
+			_ = conn.Close()
+		}
+	})
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			_ = nc.Reject(ssh.UnknownChannelType, "the rescue server offers only sessions")
@@ -81,22 +88,59 @@ type windowChange struct {
 }
 
 // session serves ch's requests; when the client closes the channel, or
-// the connection goes, the process group is killed.
+// the connection goes, the process group is killed. A bug in serving the
+// session ends it, not the server.
 func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request, who string, noPTY bool) {
 	ss := &session{s: s, ch: ch, who: who, noPTY: noPTY}
+	if err := panics.Run("a rescue ssh session of "+who, s.o.Log, func() { ss.serve(reqs) }); err != nil {
+		_, _ = fmt.Fprintf(ch.Stderr(), "rescue ssh: %v; this session ends (the node's console has the details)\r\n", err)
+		ss.end()
+		// Requests go on arriving until the client has seen the close;
+		// left unread, they would stall the whole connection.
+		for req := range reqs {
+			if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+		}
+	}
+	if ss.waiter != nil {
+		// A process started before the panic is still to be collected.
+		ss.spawn("waiting for the process", ss.waiter)
+	}
+	ss.kill()
+	ss.wg.Wait()
+	_ = ch.Close()
+}
+
+// serve carries out ch's requests until the client closes the channel.
+func (ss *session) serve(reqs <-chan *ssh.Request) {
 	for req := range reqs {
 		ok := ss.request(req)
 		if req.WantReply {
 			_ = req.Reply(ok, nil)
 		}
 		if ss.waiter != nil {
-			ss.wg.Go(ss.waiter)
+			ss.spawn("waiting for the process", ss.waiter)
 			ss.waiter = nil
 		}
 	}
+}
+
+// spawn runs f in a goroutine of the session. A bug there ends the
+// session: the process is killed and the channel closed.
+func (ss *session) spawn(what string, f func()) {
+	ss.wg.Go(func() {
+		if panics.Run(what+" of a rescue ssh session of "+ss.who, ss.s.o.Log, f) != nil {
+			ss.end()
+		}
+	})
+}
+
+// end kills the process group and closes the channel, which ends the
+// copies and, once the client has closed too, the requests.
+func (ss *session) end() {
 	ss.kill()
-	ss.wg.Wait()
-	_ = ch.Close()
+	_ = ss.ch.Close()
 }
 
 // request carries out one channel request and says whether it succeeded.

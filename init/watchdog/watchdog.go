@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/homestaker/homestaker-boot/init/panics"
 )
 
 // Device is the watchdog's character device.
@@ -40,6 +42,7 @@ type Dog struct {
 	Identity string
 	Timeout  time.Duration
 
+	logf  func(format string, args ...any) // where a bug in the pinger is reported
 	held  atomic.Bool
 	alive atomic.Pointer[func() bool]
 	mu    sync.Mutex // guards f
@@ -49,13 +52,14 @@ type Dog struct {
 
 // Arm opens dev (Device in the init), which starts the watchdog, sets its
 // timeout and starts pinging it. It returns os.ErrNotExist (wrapped) when
-// the machine has no watchdog.
-func Arm(dev string, timeout time.Duration) (*Dog, error) {
+// the machine has no watchdog. logf gets the report of a bug that stops
+// the pings.
+func Arm(dev string, timeout time.Duration, logf func(format string, args ...any)) (*Dog, error) {
 	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, err
 	}
-	d := &Dog{f: f, stop: make(chan struct{}), done: make(chan struct{})}
+	d := &Dog{f: f, logf: logf, stop: make(chan struct{}), done: make(chan struct{})}
 	var wi info
 	if err := ioctl(f, ioctlGetSupport, unsafe.Pointer(&wi)); err == nil {
 		d.Identity = unix.ByteSliceToString(wi.Identity[:])
@@ -76,9 +80,18 @@ func Arm(dev string, timeout time.Duration) (*Dog, error) {
 	return d, nil
 }
 
-// run pings at a third of the timeout, so one late ping is not fatal.
+// run pings until the dog is stopped. A bug in the pinger ends the pings,
+// and the watchdog then resets the machine: that is said loudly, since
+// nothing else would say why.
 func (d *Dog) run() {
 	defer close(d.done)
+	if err := panics.Run("the watchdog's pinger", d.logf, d.pings); err != nil && d.logf != nil {
+		d.logf("the watchdog %q is no longer pinged (%v): it resets the machine within %s", d.Identity, err, d.Timeout)
+	}
+}
+
+// pings pings at a third of the timeout, so one late ping is not fatal.
+func (d *Dog) pings() {
 	t := time.NewTicker(d.Timeout / 3)
 	defer t.Stop()
 	for {

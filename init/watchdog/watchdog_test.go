@@ -2,10 +2,12 @@ package watchdog
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,13 +16,13 @@ import (
 // what happens without one.
 func TestArmWithoutAWatchdog(t *testing.T) {
 	t.Parallel()
-	_, err := Arm(filepath.Join(t.TempDir(), "watchdog"), time.Minute)
+	_, err := Arm(filepath.Join(t.TempDir(), "watchdog"), time.Minute, t.Logf)
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Arm of a missing device: %v, want ErrNotExist", err)
 	}
 	notDev := filepath.Join(t.TempDir(), "watchdog")
 	os.WriteFile(notDev, nil, 0o644)
-	_, err = Arm(notDev, time.Minute)
+	_, err = Arm(notDev, time.Minute, t.Logf)
 	if err == nil || !strings.Contains(err.Error(), notDev) || !strings.Contains(err.Error(), "refused the timeout 1m0s") {
 		t.Errorf("Arm of a plain file: %v", err)
 	}
@@ -101,4 +103,53 @@ func onFile(t *testing.T, dev string) *Dog {
 	d := &Dog{f: f, Timeout: 30 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{})}
 	go d.run()
 	return d
+}
+
+// A bug in the pinger (here alive panics) ends the pings: the watchdog
+// will reset the machine, and the log says so, with the stack. Stop still
+// returns: the pinger's done channel is closed.
+func TestPingerPanicIsReportedLoudly(t *testing.T) {
+	t.Parallel()
+	f, err := os.OpenFile(filepath.Join(t.TempDir(), "watchdog"), os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var log []string
+	logged := make(chan struct{}, 2)
+	d := &Dog{f: f, Identity: "test dog", Timeout: 30 * time.Millisecond, stop: make(chan struct{}), done: make(chan struct{}),
+		logf: func(format string, args ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			log = append(log, fmt.Sprintf(format, args...))
+			logged <- struct{}{}
+		}}
+	d.Watch(func() bool { panic("alive broke") })
+	go d.run()
+	for range 2 {
+		select {
+		case <-logged:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the pinger's panic was not reported within 5 s")
+		}
+	}
+	mu.Lock()
+	text := strings.Join(log, "\n")
+	mu.Unlock()
+	for _, want := range []string{
+		"internal error in the watchdog's pinger: alive broke",
+		"watchdog.(*Dog).pings(",
+		`the watchdog "test dog" is no longer pinged (internal error: alive broke): it resets the machine within 30ms`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("log lacks %q:\n%s", want, text)
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.Stop() }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop hangs after the pinger's panic")
+	}
 }

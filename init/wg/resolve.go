@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/homestaker/homestaker-boot/init/english"
+	"github.com/homestaker/homestaker-boot/init/panics"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -55,7 +56,12 @@ func resolveEndpoints(ctx context.Context, conf *wgconf.Config, resolve func(con
 		wg.Add(1)
 		go func(key wgconf.Key, ep wgconf.Endpoint) {
 			defer wg.Done()
-			e.Addr, e.Err = resolveEndpoint(ctx, ep, resolve, wait, progress)
+			// A bug leaves this endpoint unresolved, the error saying so.
+			if err := panics.Run("resolving the endpoint "+ep.Host, progress, func() {
+				e.Addr, e.Err = resolveEndpoint(ctx, ep, resolve, wait, progress)
+			}); err != nil {
+				e.Addr, e.Err = netip.AddrPort{}, fmt.Errorf("resolving %s: %w", ep.Host, err)
+			}
 			mu.Lock()
 			out[key] = e
 			mu.Unlock()

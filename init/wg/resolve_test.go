@@ -3,6 +3,7 @@ package wg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -95,6 +96,41 @@ func TestResolveEndpoints(t *testing.T) {
 	}
 	if f.calls["192.0.2.9"] != 0 {
 		t.Errorf("an IP literal went to the resolver")
+	}
+}
+
+// A bug in resolving one endpoint (here the resolver panics) leaves that
+// endpoint unresolved with an internal error; the others resolve.
+func TestResolvePanicFailsTheEndpoint(t *testing.T) {
+	t.Parallel()
+	f := &fakeResolver{addrs: map[string][]netip.Addr{"good.example": {netip.MustParseAddr("192.0.2.1")}}}
+	resolve := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if host == "bad.example" {
+			panic("resolver broke")
+		}
+		return f.resolve(ctx, host)
+	}
+	conf := &wgconf.Config{Name: "wg0", Peers: []wgconf.Peer{
+		{PublicKey: seqKey(1), Endpoint: &wgconf.Endpoint{Host: "good.example", Port: 1}},
+		{PublicKey: seqKey(2), Endpoint: &wgconf.Endpoint{Host: "bad.example", Port: 2}},
+	}}
+	var mu sync.Mutex
+	var log []string
+	got := resolveEndpoints(context.Background(), conf, resolve, fastWait, func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		log = append(log, fmt.Sprintf(format, args...))
+	})
+	if e := got[seqKey(1)]; e.Err != nil || e.Addr.String() != "192.0.2.1:1" {
+		t.Errorf("good.example: %+v", e)
+	}
+	if e := got[seqKey(2)]; e.Addr.IsValid() || e.Err == nil || e.Err.Error() != "resolving bad.example: internal error: resolver broke" || e.Configured != "bad.example:2" {
+		t.Errorf("bad.example: %+v, want an internal error", e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if text := strings.Join(log, "\n"); !strings.Contains(text, "internal error in resolving the endpoint bad.example: resolver broke") || !strings.Contains(text, "wg.resolveEndpoint(") {
+		t.Errorf("log lacks the internal error and its stack:\n%s", text)
 	}
 }
 
