@@ -62,3 +62,21 @@ func TestHostileVolumeReportsLink(t *testing.T) {
 	expectStage2(t, vm)
 	d.AssertDataUnchanged(before)
 }
+
+// switch_root into a tree on the volume: the initrd is read from the
+// volume's top level, which the next stage does not get.
+func TestSwitchRootFromVolume(t *testing.T) {
+	d := PrepareDisk(t, WithTunnel...)
+	d.InstallNext(treeDir(t))
+	vm := Boot(t, bench.initramfs, []string{"homestaker.handover=switchroot", "homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
+	vm.Expect("[  OK  ] handover: switch_root into /mnt/boot/current/initrd.zst")
+	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
+	for _, want := range []string{"as pid 1", "HOMESTAKER-STAGE2 mount: /mnt/lighthouse btrfs"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console lacks %q:\n%s", want, out)
+		}
+	}
+	if err := vm.Wait(); err != nil {
+		t.Errorf("VM: %v", err)
+	}
+}

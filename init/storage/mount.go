@@ -209,11 +209,15 @@ func (v *Volume) WritableTopLevel(fn func(dir string) error) error {
 }
 
 // UnmountTopLevel unmounts only the read-only top level, which the next
-// stage does not get (switch_root keeps the subvolume mounts).
+// stage does not get (switch_root keeps the subvolume mounts). It is
+// detached (MNT_DETACH), not unmounted outright: a tree on the volume has
+// its initrd open there until switch_root has unpacked it, and a plain
+// unmount would be refused as busy. Nothing writes to it any more, and the
+// subvolume mounts keep the filesystem itself.
 func (v *Volume) UnmountTopLevel() error {
 	for i, m := range v.Mounts {
 		if m.Target == TopLevel {
-			if err := unix.Unmount(TopLevel, 0); err != nil {
+			if err := unix.Unmount(TopLevel, unix.MNT_DETACH); err != nil {
 				return fmt.Errorf("unmount %s: %v", TopLevel, err)
 			}
 			v.Mounts = append(v.Mounts[:i], v.Mounts[i+1:]...)
