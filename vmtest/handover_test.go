@@ -69,7 +69,7 @@ func TestSwitchRootFromVolume(t *testing.T) {
 	d := PrepareDisk(t, WithTunnel...)
 	d.InstallNext(treeDir(t))
 	vm := Boot(t, bench.initramfs, []string{"homestaker.handover=switchroot", "homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(d.Path))
-	vm.Expect("[  OK  ] handover: switch_root into /mnt/boot/current/initrd.zst")
+	vm.Expect("[  OK  ] handover: switch_root into /run/homestaker/volume/boot/current/initrd.zst")
 	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
 	for _, want := range []string{"as pid 1", "HOMESTAKER-STAGE2 mount: /mnt/lighthouse btrfs"} {
 		if !strings.Contains(out, want) {
