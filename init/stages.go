@@ -143,7 +143,7 @@ func (b *boot) storage(ctx context.Context, rec *plan.Record) error {
 	cfg := b.cfg
 	o := storage.Options{
 		Label: cfg.Label, LabelSet: cfg.LabelSet, Mnt: cfg.Mnt, Subvols: cfg.Subvols, Degraded: cfg.Degraded,
-		SysBlock: "/sys/class/block", DevDir: "/dev",
+		SysBlock: "/sys/class/block", DevDir: "/dev", Waiting: rec.Printf,
 	}
 	fs, fallback, waited, err := storage.Find(ctx, o, rec.Warn)
 	rec.Fact("waited_for_devices_ms", waited.Milliseconds())
