@@ -43,7 +43,7 @@ $(BUILD)/homestaker: FORCE
 	$(GO) build -trimpath -o $@ ./cmds/homestaker
 
 demo: deps build
-	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz -cli $(BUILD)/homestaker
+	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz -modules-dir $$(echo $(KERNEL_CACHE)/lib/modules/*) -cli $(BUILD)/homestaker
 
 vet:
 	$(GO) vet ./...
