@@ -46,16 +46,24 @@ $(BUILD)/homestaker: FORCE
 	$(GO) build -trimpath -o $@ ./cmds/homestaker
 
 demo: deps build
-	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz -cli $(BUILD)/homestaker
+	$(GO) run ./vmtest/demo -initramfs $(BUILD)/initramfs.cpio.zst -kernel $(BUILD)/vmlinuz -modules-dir $$(echo $(KERNEL_CACHE)/lib/modules/*) -cli $(BUILD)/homestaker
 
 vet:
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 
+# Progress while the tests run: gotestsum prints a line as each package
+# (unit tests) or each QEMU scenario ends, with its result and time, and
+# exits with go test's status. The QEMU tests list the serial logs of the
+# failed scenarios at the end.
+GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
+
 # Unit tests first (fast), then the QEMU tests on the initramfs just built.
+# The QEMU tests' -timeout is a last resort, within CI's 90 minutes: a hung
+# VM fails its own test after 10 minutes (vmtest/harness_test.go).
 test: deps build vet
-	CGO_ENABLED=1 $(GO) test -race -count=1 $$($(GO) list ./... | grep -v /vmtest)
-	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GO) test -count=1 -timeout 60m ./vmtest/...
+	CGO_ENABLED=1 $(GOTESTSUM) --format pkgname -- -race -count=1 $$($(GO) list ./... | grep -v /vmtest)
+	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GOTESTSUM) --format testname --hide-summary=output -- -count=1 -timeout 75m ./vmtest/...
 
 # The boot timeline against a baseline booted in the same run.
 bench: deps build

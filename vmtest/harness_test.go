@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
 	} else {
 		code = m.Run()
+		failedLogs.print()
 	}
 	if bench.tmp != "" {
 		os.RemoveAll(bench.tmp)
@@ -190,7 +191,7 @@ func start(t testing.TB, qemuCmd, kernel, initramfs string, cmdline []string, ex
 	fns := []qemu.Fn{
 		qemu.WithQEMUCommand(qemuCmd),
 		qemu.VirtioRandom(),
-		qemu.WithVMTimeout(3 * time.Minute),
+		qemu.WithVMTimeout(vmTimeout(t)),
 		qemu.WithSerialOutput(logFile),
 		qemu.LogSerialByLine(func(line string) {
 			v.mu.Lock()
@@ -217,13 +218,38 @@ func start(t testing.TB, qemuCmd, kernel, initramfs string, cmdline []string, ex
 		}
 		if t.Failed() {
 			t.Logf("serial log: %s", logPath)
+			failedLogs.add(t.Name(), logPath)
 		}
 	})
 	return v
 }
 
-// Expect waits for s on the console and fails the test if the VM ends
-// first.
+// failedLogs are the serial logs of the failed tests, listed again at the
+// end of the run, where the reader of a long run looks first.
+var failedLogs logList
+
+type logList struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logList) add(test, path string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if rel, err := filepath.Rel(bench.root, path); err == nil {
+		path = rel
+	}
+	l.lines = append(l.lines, fmt.Sprintf("  %s: %s", test, path))
+}
+
+func (l *logList) print() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) > 0 {
+		fmt.Printf("vmtest: serial logs of the failed tests:\n%s\n", strings.Join(l.lines, "\n"))
+	}
+}
+
 // boots counts the VMs each test started, for their log names.
 var boots struct {
 	sync.Mutex
@@ -240,6 +266,25 @@ func nextBoot(name string) int {
 	return boots.n[name]
 }
 
+// maxVMTime bounds one VM. It only catches hangs: a boot takes well under
+// a minute on an idle machine and a few on a busy one, and every wait in
+// a test is on a console line or the VM's end, never on the clock.
+const maxVMTime = 10 * time.Minute
+
+// vmTimeout is maxVMTime, cut to end before the test binary's -timeout so
+// that a hang fails its test, with the serial log, rather than the run.
+func vmTimeout(t testing.TB) time.Duration {
+	d := maxVMTime
+	if tt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if end, ok := tt.Deadline(); ok {
+			d = min(d, max(time.Until(end)-time.Minute, time.Minute))
+		}
+	}
+	return d
+}
+
+// Expect waits for s on the console and fails the test if the VM ends
+// first.
 func (v *VM) Expect(s string) string {
 	v.t.Helper()
 	out, err := v.Console.ExpectString(s)
@@ -248,6 +293,9 @@ func (v *VM) Expect(s string) string {
 	}
 	return out
 }
+
+// Since is the time since QEMU started, on the clock of Line.At.
+func (v *VM) Since() time.Duration { return time.Since(v.start) }
 
 // Lines returns the serial lines seen so far.
 func (v *VM) Lines() []Line {

@@ -22,7 +22,7 @@ func reachThroughTunnel(t *testing.T, vm *VM, peer *fixture.Peer, disk *Disk) st
 	t.Helper()
 	out := vm.Expect("stopping before handover (homestaker.break=handover)")
 	out += vm.Expect("$ ")
-	if err := peer.Ping("10.99.0.2", 15*time.Second); err != nil {
+	if err := peer.Ping("10.99.0.2", time.Minute); err != nil {
 		t.Errorf("the host peer could not reach the node through the tunnel: %v", err)
 	}
 	vm.Console.SendLine("exit")

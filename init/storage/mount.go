@@ -62,6 +62,7 @@ func Find(ctx context.Context, o Options, rec report.Recorder) (*Filesystem, boo
 	var last []Device
 	var lastSeen []string
 	warned := map[string]bool{}
+	told := false
 	for {
 		devs, seen, errs := Scan(o.SysBlock, o.DevDir)
 		for _, err := range errs {
@@ -78,6 +79,13 @@ func Find(ctx context.Context, o Options, rec report.Recorder) (*Filesystem, boo
 		if c.FS != nil && c.FS.Complete() {
 			return c.FS, c.Fallback, time.Since(start), nil
 		}
+		if !told {
+			// Once, when the first look finds no complete volume: the
+			// operator (and a test hot-adding a disk) sees that the
+			// stage waits, and for what.
+			told = true
+			rec.Printf("%s", waiting(ctx, o, c.FS, seen))
+		}
 		select {
 		case <-ctx.Done():
 			if c.FS != nil {
@@ -89,11 +97,34 @@ func Find(ctx context.Context, o Options, rec report.Recorder) (*Filesystem, boo
 	}
 }
 
-func notFound(o Options, devs []Device, seen []string) error {
+// waiting is the line saying what Find waits for: the filesystem, or the
+// members of fs still missing.
+func waiting(ctx context.Context, o Options, fs *Filesystem, seen []string) string {
+	within := ""
+	if d, ok := ctx.Deadline(); ok {
+		within = fmt.Sprintf(" up to %s", time.Until(d).Round(time.Second))
+	}
+	if fs != nil {
+		return fmt.Sprintf("waiting%s for the other member devices of Btrfs %q (%d of %d found: %s)", within, fs.Label, len(fs.Members), fs.NumDevices, strings.Join(fs.Paths(), " "))
+	}
+	devs := "no block devices yet"
+	if len(seen) > 0 {
+		devs = "block devices: " + strings.Join(seen, " ")
+	}
+	return fmt.Sprintf("waiting%s for %s (%s)", within, wanted(o), devs)
+}
+
+// wanted names the filesystem Find looks for.
+func wanted(o Options) string {
 	want := fmt.Sprintf("a Btrfs filesystem labelled %q", o.Label)
 	if !o.LabelSet {
 		want += fmt.Sprintf(" (or %q)", FallbackLabel)
 	}
+	return want
+}
+
+func notFound(o Options, devs []Device, seen []string) error {
+	want := wanted(o)
 	found := Labels(devs)
 	if len(seen) == 0 {
 		found = "no block devices at all (is the disk controller's driver in the initramfs?)"

@@ -1,17 +1,21 @@
 // Command demo boots the whole chain in QEMU for a person to watch: the
 // test kernel with our initramfs, a demo disk made by `homestaker prepare`,
 // a WireGuard peer on the host for the tunnel, and a HomestakerOS-shaped
-// kexec tree whose stage 2 prints what it got and powers off. The console
-// is yours (QEMU quits with Ctrl-A X).
+// kexec tree whose stage 2 prints what it got, reads the boot report back
+// from the volume and powers off. The console is yours (QEMU quits with
+// Ctrl-A X); at the end the demo sums up what it showed.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/homestaker/homestaker-boot/vmtest/fixture"
 )
@@ -19,20 +23,26 @@ import (
 func main() {
 	initramfs := flag.String("initramfs", "build/initramfs.cpio.zst", "our initramfs")
 	kernel := flag.String("kernel", "build/vmlinuz", "the kernel")
+	modules := flag.String("modules-dir", "", "the kernel's lib/modules/VERSION, for the stage 2 to mount the volume (default: the test kernel's in .cache)")
 	cli := flag.String("cli", "build/homestaker", "the homestaker CLI, to prepare the demo disk")
 	accel := flag.String("accel", "tcg", "QEMU accelerator")
 	appendArgs := flag.String("append", "", "extra kernel command line parameters")
 	flag.Parse()
-	if err := run(*initramfs, *kernel, *cli, *accel, *appendArgs); err != nil {
+	if err := run(*initramfs, *kernel, *modules, *cli, *accel, *appendArgs); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(initramfs, kernel, cli, accel, extra string) error {
+func run(initramfs, kernel, modules, cli, accel, extra string) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
+	}
+	if modules == "" {
+		if _, modules, err = fixture.Kernel(root); err != nil {
+			return err
+		}
 	}
 	tmp, err := os.MkdirTemp("", "homestaker-demo-")
 	if err != nil {
@@ -47,10 +57,15 @@ func run(initramfs, kernel, cli, accel, extra string) error {
 	}
 	defer peer.Close()
 	stopNTP, err := fixture.ServeNTP()
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		// A VM test run serves it; any SNTP server there will do.
+		fmt.Printf("demo: 127.0.0.1:123 is taken, using the NTP server already there\n")
+	case err != nil:
 		return fmt.Errorf("NTP server on 127.0.0.1:123 (run as root): %v", err)
+	default:
+		defer stopNTP()
 	}
-	defer stopNTP()
 
 	disk := filepath.Join(tmp, "demo-disk.img")
 	if err := os.WriteFile(disk, nil, 0o644); err != nil {
@@ -74,7 +89,9 @@ func run(initramfs, kernel, cli, accel, extra string) error {
 		return err
 	}
 
-	stage2, err := fixture.BuildStage2(root, tmp, "")
+	// With its modules the stage 2 mounts the volume and reads the boot
+	// report back, as HomestakerOS would.
+	stage2, err := fixture.BuildStage2(root, tmp, modules)
 	if err != nil {
 		return err
 	}
@@ -93,6 +110,15 @@ func run(initramfs, kernel, cli, accel, extra string) error {
 		"-kernel", kernel, "-initrd", img, "-append", cmdline}
 	fmt.Printf("demo: qemu-system-x86_64 %s\n", strings.Join(args, " "))
 	cmd := exec.Command("qemu-system-x86_64", args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	return cmd.Run()
+	var console transcript
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, io.MultiWriter(os.Stdout, &console), os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("qemu-system-x86_64: %v", err)
+	}
+	summary, ok := summarize(console.Lines())
+	fmt.Print(summary)
+	if !ok {
+		return fmt.Errorf("the boot did not reach the next system (the console above says where it stopped)")
+	}
+	return nil
 }
