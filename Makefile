@@ -62,7 +62,7 @@ GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
 # The QEMU tests' -timeout is a last resort, within CI's 90 minutes: a hung
 # VM fails its own test after 10 minutes (vmtest/harness_test.go).
 test: deps build vet
-	CGO_ENABLED=1 $(GOTESTSUM) --format pkgname -- -race -count=1 $$($(GO) list ./... | grep -v /vmtest)
+	CGO_ENABLED=1 $(GOTESTSUM) --format pkgname -- -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v /vmtest)
 	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GOTESTSUM) --format testname --hide-summary=output -- -count=1 -timeout 75m ./vmtest/...
 
 # The boot timeline against a baseline booted in the same run.

@@ -14,12 +14,17 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/volfile"
 )
+
+// maxKeyFile bounds a host key or authorized_keys file: it is read whole
+// from the volume, which is hostile input.
+const maxKeyFile = 1 << 20
 
 // LoadHostKey reads the node's SSH identity: an unencrypted OpenSSH
 // private key file. Its errors name the file and never quote it.
 func LoadHostKey(path string) (ssh.Signer, error) {
-	b, err := os.ReadFile(path)
+	b, err := volfile.ReadFileAt(path, maxKeyFile)
 	if err != nil {
 		return nil, hostKeyFail(path, readFound(err), "create it with: ssh-keygen -t ed25519 -N '' -f "+path)
 	}
@@ -101,7 +106,7 @@ func loadAuthorized(paths []string, warn func(format string, args ...any)) ([]au
 			errs = append(errs, err)
 		}
 		for _, f := range files {
-			b, err := os.ReadFile(f)
+			b, err := volfile.ReadFileAt(f, maxKeyFile)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("authorized keys %s: %s", f, readFound(err)))
 				continue

@@ -18,6 +18,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/volfile"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
 
@@ -111,6 +112,14 @@ type WireGuard struct {
 	Check  Check
 }
 
+// Bounds on what the secrets' files can hold: each is read whole, and a
+// huge or sparse file is an error naming it, not a PID 1 out of memory.
+const (
+	maxJWT     = 4 << 10  // 64 hex digits, a 0x and white space
+	maxWGConf  = 1 << 20  // a wg-quick file with many peers
+	maxHostKey = 64 << 10 // an OpenSSH private key (RSA 16k included) or its .pub
+)
+
 // CheckWireGuard finds and parses wg0.conf in either layout.
 func CheckWireGuard(secretsDir, secretsName string, needed bool) WireGuard {
 	c := Check{Name: "wireguard"}
@@ -138,7 +147,7 @@ func CheckWireGuard(secretsDir, secretsName string, needed bool) WireGuard {
 		c.Action = "create it (`homestaker prepare --wg-...` writes one), or boot with homestaker.wg=off"
 		return WireGuard{Check: c}
 	}
-	data, err := os.ReadFile(p)
+	data, err := volfile.ReadFileAt(p, maxWGConf)
 	if err != nil {
 		c.Status, c.Message = report.Failed, err.Error()
 		return WireGuard{Path: p, Check: c}
@@ -184,7 +193,7 @@ func CheckJWT(root string, subvols []string) Check {
 	var present []string
 	for i, s := range subvols {
 		p := filepath.Join(root, s, JWTName)
-		data, err := os.ReadFile(p)
+		data, err := volfile.ReadFileAt(p, maxJWT)
 		relPath := path.Join(s, JWTName)
 		if i == 0 {
 			// jwt.CheckCopies knows the secrets copy by this name.
@@ -215,7 +224,7 @@ func CheckJWT(root string, subvols []string) Check {
 func CheckHostKey(secretsDir, secretsName string) Check {
 	c := Check{Name: "ssh host key"}
 	p := filepath.Join(secretsDir, HostKey)
-	data, err := os.ReadFile(p)
+	data, err := volfile.ReadFileAt(p, maxHostKey)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.Status = report.Warning
 		c.Message = fmt.Sprintf("no %s/%s; the init generates one at boot", secretsName, HostKey)
@@ -234,7 +243,7 @@ func CheckHostKey(secretsDir, secretsName string) Check {
 	}
 	fp := hostkey.Fingerprint(pub)
 	c.Facts = map[string]any{"fingerprint": fp}
-	if pubData, err := os.ReadFile(filepath.Join(secretsDir, hostKeyPub)); err == nil {
+	if pubData, err := volfile.ReadFileAt(filepath.Join(secretsDir, hostKeyPub), maxHostKey); err == nil {
 		if err := hostkey.CheckPublicKey(pub, pubData); err != nil {
 			c.Status, c.Message = report.Failed, fmt.Sprintf("%s/%s: %v", secretsName, hostKeyPub, err)
 			return c

@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/report"
@@ -247,4 +249,51 @@ func fmtAny(v any) string {
 		return strings.Join(x, " ")
 	}
 	return ""
+}
+
+// The secrets on a hostile volume: a 10 GiB sparse jwt.hex, a FIFO as
+// wg0.conf, a host key linked to /dev/zero. Each check fails at once,
+// naming the file and what it is; nothing blocks or fills memory.
+func TestHostileSecrets(t *testing.T) {
+	tr := newTree(t, "secrets", "erigon", "lighthouse")
+	tr.write("erigon/jwt.hex", jwtHex+"\n", 0o600)
+	big, err := os.Create(filepath.Join(tr.root, "lighthouse", "jwt.hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Truncate(10 << 30); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
+	os.MkdirAll(filepath.Join(tr.root, "secrets", "wireguard"), 0o700)
+	if err := syscall.Mkfifo(filepath.Join(tr.root, "secrets", "wireguard", "wg0.conf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(tr.root, "secrets", "ssh"), 0o700)
+	os.Symlink("/dev/zero", filepath.Join(tr.root, "secrets", "ssh", "id_ed25519"))
+
+	done := make(chan *Result, 1)
+	go func() { done <- CheckVolume(tr.root, opts) }()
+	var r *Result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("CheckVolume blocked")
+	}
+	want := map[string]string{
+		"jwt":          "jwt.hex is 10737418240 bytes",
+		"wireguard":    "wg0.conf is a FIFO, not a regular file",
+		"ssh host key": "symbolic link out of the volume",
+	}
+	for _, c := range r.Checks {
+		if w, ok := want[c.Name]; ok {
+			if c.Status != report.Failed || !strings.Contains(c.Message, w) {
+				t.Errorf("%s: %s %q, want failed with %q", c.Name, c.Status, c.Message, w)
+			}
+			delete(want, c.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no check for %v", want)
+	}
 }

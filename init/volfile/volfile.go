@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,4 +83,19 @@ func kind(m fs.FileMode) string {
 		return "a symbolic link"
 	}
 	return "not a regular file (" + m.Type().String() + ")"
+}
+
+// ReadFileAt reads the file at p, rooted at its directory (a subvolume's
+// mount, say): no link out of that directory is followed.
+func ReadFileAt(p string, limit int64) ([]byte, error) {
+	root, err := os.OpenRoot(filepath.Dir(p))
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+		}
+		return nil, err
+	}
+	defer root.Close()
+	return ReadFile(root, filepath.Base(p), p, limit)
 }
