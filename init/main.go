@@ -97,7 +97,10 @@ func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
 		{Name: "early", Run: func(ctx context.Context, rec *plan.Record) error { return b.early(ctx, rec, mountErr, problems) }},
 		{Name: "network", After: []string{"early"}, Timeout: cfg.Timeouts.Net, TimeoutKey: "homestaker.timeout.net", Run: b.network},
 		{Name: "storage", After: []string{"early"}, Timeout: cfg.Timeouts.Disk, TimeoutKey: "homestaker.timeout.disk", Run: b.storage},
-		{Name: "secrets", After: []string{"storage"}, Run: b.secrets},
+		// Bounded like the others: a volume's file that blocks the stage
+		// must not hang the boot (volfile refuses FIFOs; a dying disk can
+		// still stall a read).
+		{Name: "secrets", After: []string{"storage"}, Timeout: cfg.Timeouts.Secrets, TimeoutKey: "homestaker.timeout.secrets", Run: b.secrets},
 		// The handshake wait is bounded by homestaker.timeout.wg; the stage
 		// also resolves endpoints and sets up the device.
 		{Name: "wireguard", After: []string{"network", "storage"}, Timeout: cfg.Timeouts.WG + 10*time.Second, TimeoutKey: "homestaker.timeout.wg", Run: b.wireguard},

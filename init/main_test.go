@@ -67,3 +67,25 @@ func TestPlanOrdersWhatNextstageReads(t *testing.T) {
 		})
 	}
 }
+
+// Every stage that reads the volume or the network is bounded: a file
+// that blocks must not hang the boot. nextstage alone has no overall
+// bound (a 4 GB download takes what it takes); its sources are bounded
+// one by one (volfile never blocks on a FIFO, http has reach and stall
+// timeouts).
+func TestPlanStagesAreBounded(t *testing.T) {
+	cfg, _ := config.Parse("homestaker.timeout.secrets=7", config.Defaults())
+	b := &boot{cfg: cfg}
+	for _, s := range b.plan(nil, nil) {
+		switch s.Name {
+		case "early", "nextstage", "handover":
+			continue
+		}
+		if s.Timeout <= 0 || s.TimeoutKey == "" {
+			t.Errorf("stage %s has no timeout", s.Name)
+		}
+		if s.Name == "secrets" && (s.Timeout != 7*time.Second || s.TimeoutKey != "homestaker.timeout.secrets") {
+			t.Errorf("secrets: timeout %s (%s), want 7s from homestaker.timeout.secrets", s.Timeout, s.TimeoutKey)
+		}
+	}
+}

@@ -78,6 +78,7 @@ func Encode(cfg Config) string {
 		{"homestaker.timeout.net", cfg.Timeouts.Net, d.Timeouts.Net},
 		{"homestaker.timeout.wg", cfg.Timeouts.WG, d.Timeouts.WG},
 		{"homestaker.timeout.disk", cfg.Timeouts.Disk, d.Timeouts.Disk},
+		{"homestaker.timeout.secrets", cfg.Timeouts.Secrets, d.Timeouts.Secrets},
 	} {
 		if t.v > 0 && t.v != t.deflt {
 			add(t.key, seconds(t.v))
