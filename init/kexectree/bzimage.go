@@ -137,7 +137,12 @@ var requirements = []requirement{
 		func(b *BzImage) string { return "init_size 0" }},
 	{Load, "a setup header through init_size (to 0x264)",
 		func(b *BzImage) bool { return b.HeaderEnd >= minHead && b.Header != nil },
-		func(b *BzImage) string { return fmt.Sprintf("the header ends at %#x", b.HeaderEnd) }},
+		func(b *BzImage) string {
+			if b.Header == nil {
+				return fmt.Sprintf("the header ends at %#x, past the file's end", b.HeaderEnd)
+			}
+			return fmt.Sprintf("the header ends at %#x", b.HeaderEnd)
+		}},
 }
 
 // NotBzImageError says what a file that has no x86 setup header holds.
