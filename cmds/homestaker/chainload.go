@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -20,6 +17,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/handover"
 	"github.com/homestaker/homestaker-boot/init/hostname"
+	"github.com/homestaker/homestaker-boot/init/kexectree"
 )
 
 const (
@@ -36,8 +34,9 @@ is up, then ARGS (which therefore win over the ip= before them). ARGS are
 checked with the init's own parser first.
 
 Nothing is loaded, and the system runs on untouched, when a file is missing,
-KERNEL is not an x86 bzImage, ARGS are wrong or the command line is too long
-for KERNEL. Loading needs root; --dry-run does not.
+KERNEL is not an x86 bzImage that kexec can boot (the init's own check), ARGS
+are wrong or the command line is too long for KERNEL. Loading needs root;
+--dry-run does not.
 
 exit status: 0 loaded and handed over (with --dry-run: every check passed),
 1 refused or a step failed, 2 wrong usage`
@@ -103,7 +102,7 @@ func runChainload(h *host, args []string, stdout, stderr io.Writer) int {
 // loads and hands over. It returns only on refusal or failure, or after a
 // dry run or a handover to systemd.
 func chainload(o *chainloadOptions, stdout, stderr io.Writer) error {
-	kernel, kinfo, err := openKernel(o.kernel)
+	kernel, bz, err := openKernel(o.kernel)
 	if err != nil {
 		return err
 	}
@@ -134,11 +133,11 @@ func chainload(o *chainloadOptions, stdout, stderr io.Writer) error {
 	}
 	cmdline := chainloadCmdline(consoleParams(string(procLine)), ips, o.appendArgs)
 	// kexec counts the terminating NUL against the header's limit.
-	if len(cmdline)+1 > int(kinfo.cmdlineMax) {
-		return fmt.Errorf("refusing: the command line is %d bytes, %s takes at most %d; shorten --append", len(cmdline), o.kernel, int(kinfo.cmdlineMax)-1)
+	if len(cmdline)+1 > int(bz.CmdlineSize) {
+		return fmt.Errorf("refusing: the command line is %d bytes, %s takes at most %d; shorten --append", len(cmdline), o.kernel, int(bz.CmdlineSize)-1)
 	}
 
-	fmt.Fprintf(stdout, "kernel:    %s (%d bytes, x86 bzImage, boot protocol %d.%02d)\n", o.kernel, kinfo.size, kinfo.protocol>>8, kinfo.protocol&0xff)
+	fmt.Fprintf(stdout, "kernel:    %s (%d bytes, x86 bzImage, boot protocol %s)\n", o.kernel, bz.Size, bz.VersionString())
 	fmt.Fprintf(stdout, "initramfs: %s (%d bytes)\n", o.initramfs, isize)
 	fmt.Fprintf(stdout, "cmdline:   %s\n", cmdline)
 	if o.dryRun {
@@ -195,31 +194,32 @@ func readOptional(path string) []byte {
 	return b
 }
 
-// kernelInfo is what chainload reports and checks of a bzImage.
-type kernelInfo struct {
-	size       int64
-	protocol   uint16 // boot protocol version, 0x020f for 2.15
-	cmdlineMax uint32 // longest command line the kernel takes, without the NUL
-}
-
-func openKernel(path string) (*os.File, kernelInfo, error) {
-	f, size, err := openRegular("KERNEL", path)
+// openKernel opens a kernel that kexec can boot, by the init's own check.
+func openKernel(path string) (*os.File, *kexectree.BzImage, error) {
+	f, _, err := openRegular("KERNEL", path)
 	if err != nil {
-		return nil, kernelInfo{}, err
+		return nil, nil, err
 	}
-	head := make([]byte, bzHeaderLen)
-	n, err := f.ReadAt(head, 0)
-	if err != nil && err != io.EOF {
-		f.Close()
-		return nil, kernelInfo{}, fmt.Errorf("reading KERNEL %s: %v", path, err)
+	bz, err := kexectree.ReadBzImage(f)
+	var notBz *kexectree.NotBzImageError
+	switch {
+	case errors.As(err, &notBz):
+		err = fmt.Errorf("refusing: KERNEL %s is not an x86 bzImage: %v", path, err)
+		if notBz.Initramfs {
+			err = fmt.Errorf("%v; KERNEL goes first, then INITRAMFS", err)
+		}
+	case err != nil:
+		err = fmt.Errorf("reading KERNEL %s: %v", path, err)
+	default:
+		if berr := bz.Bootable(); berr != nil {
+			err = fmt.Errorf("refusing: KERNEL %s: %v", path, berr)
+		}
 	}
-	info, err := parseBzImage(head[:n])
 	if err != nil {
 		f.Close()
-		return nil, kernelInfo{}, fmt.Errorf("refusing: KERNEL %s is not an x86 bzImage: %v", path, err)
+		return nil, nil, err
 	}
-	info.size = size
-	return f, info, nil
+	return f, bz, nil
 }
 
 func openInitramfs(path string) (*os.File, int64, error) {
@@ -227,15 +227,10 @@ func openInitramfs(path string) (*os.File, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	head := make([]byte, bzHeaderLen)
-	n, _ := f.ReadAt(head, 0)
-	switch {
-	case size == 0:
+	if size == 0 {
 		err = fmt.Errorf("refusing: INITRAMFS %s is empty", path)
-	case n == len(head):
-		if _, bzErr := parseBzImage(head); bzErr == nil {
-			err = fmt.Errorf("refusing: INITRAMFS %s is a bzImage: KERNEL goes first, then INITRAMFS", path)
-		}
+	} else if _, bzErr := kexectree.ReadBzImage(f); bzErr == nil {
+		err = fmt.Errorf("refusing: INITRAMFS %s is a bzImage: KERNEL goes first, then INITRAMFS", path)
 	}
 	if err != nil {
 		f.Close()
@@ -261,70 +256,6 @@ func openRegular(role, path string) (*os.File, int64, error) {
 		return nil, 0, fmt.Errorf("refusing: %s: %v", role, err)
 	}
 	return f, st.Size(), nil
-}
-
-// The x86 boot protocol (Documentation/arch/x86/boot.rst): the boot
-// sector's signature, the setup header's magic and the fields read here.
-const (
-	bzBootFlag    = 0x1fe // 0x55 0xaa
-	bzHeaderMagic = 0x202 // "HdrS"
-	bzVersion     = 0x206
-	bzCmdlineSize = 0x238 // protocol 2.06 and later
-	bzHeaderLen   = 0x240
-)
-
-// parseBzImage checks the start of a kernel image and returns its boot
-// protocol version and command line limit. The error says what the bytes
-// are instead, when they look like something an operator might mix up.
-func parseBzImage(head []byte) (kernelInfo, error) {
-	if len(head) < bzHeaderLen {
-		return kernelInfo{}, fmt.Errorf("it is %d bytes, shorter than an x86 boot sector and setup header (%d)%s", len(head), bzHeaderLen, looksLike(head))
-	}
-	flag, magic := head[bzBootFlag:bzBootFlag+2], head[bzHeaderMagic:bzHeaderMagic+4]
-	if !bytes.Equal(flag, []byte{0x55, 0xaa}) || string(magic) != "HdrS" {
-		return kernelInfo{}, fmt.Errorf("found % x at 0x1FE where a boot sector has 55 aa, and %s at 0x202 where the setup header has \"HdrS\"%s",
-			flag, showBytes(magic), looksLike(head))
-	}
-	info := kernelInfo{protocol: binary.LittleEndian.Uint16(head[bzVersion:]), cmdlineMax: 255}
-	if info.protocol >= 0x0206 {
-		info.cmdlineMax = binary.LittleEndian.Uint32(head[bzCmdlineSize:])
-	}
-	return info, nil
-}
-
-// showBytes quotes printable ASCII and shows anything else in hex.
-func showBytes(b []byte) string {
-	for _, c := range b {
-		if c < 0x20 || c > 0x7e {
-			return fmt.Sprintf("% x", b)
-		}
-	}
-	return strconv.Quote(string(b))
-}
-
-// looksLike names what head starts with, for a refusal.
-func looksLike(head []byte) string {
-	kinds := []struct {
-		magic []byte
-		what  string
-	}{
-		{[]byte("\x7fELF"), "an ELF file (vmlinux? kexec needs the compressed bzImage, arch/x86/boot/bzImage)"},
-		{[]byte("0707"), "a cpio archive (an initramfs? KERNEL goes first, then INITRAMFS)"},
-		{[]byte{0x28, 0xb5, 0x2f, 0xfd}, "zstd data (an initramfs? KERNEL goes first, then INITRAMFS)"},
-		{[]byte{0x1f, 0x8b}, "gzip data (an initramfs or a compressed kernel?)"},
-		{[]byte{0xfd, '7', 'z', 'X', 'Z', 0}, "xz data (an initramfs or a compressed kernel?)"},
-		{[]byte("MZ"), "a PE executable without a Linux setup header (an EFI program that is not a Linux kernel)"},
-		{[]byte("#!"), "a script"},
-	}
-	for _, k := range kinds {
-		if bytes.HasPrefix(head, k.magic) {
-			return "; it is " + k.what
-		}
-	}
-	if len(head) == 0 {
-		return "; it is empty"
-	}
-	return fmt.Sprintf("; it starts with % x", head[:min(len(head), 8)])
 }
 
 // consoleParams returns the console= parameters of a kernel command line,

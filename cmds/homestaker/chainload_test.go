@@ -13,53 +13,78 @@ import (
 	"github.com/homestaker/homestaker-boot/init/config"
 )
 
-// bzImageHead is the start of an x86 bzImage: boot sector signature,
-// setup header magic, boot protocol version and command line limit.
+// bzImageHead is an x86_64 bzImage that both kexec loaders take, as far
+// as its setup header goes, with a boot protocol version and command line
+// limit: 4 KiB, past its 2.5 KiB of setup code.
 func bzImageHead(protocol uint16, cmdlineSize uint32) []byte {
-	b := make([]byte, 0x400)
+	b := make([]byte, 0x1000)
 	b[0x1fe], b[0x1ff] = 0x55, 0xaa
+	b[0x200], b[0x201] = 0xeb, 0x6a // the header ends at 0x26c
 	copy(b[0x202:], "HdrS")
 	binary.LittleEndian.PutUint16(b[0x206:], protocol)
+	b[0x211] = 0x01                                    // LOADED_HIGH
+	binary.LittleEndian.PutUint32(b[0x230:], 0x200000) // kernel_alignment
+	b[0x234] = 1                                       // relocatable_kernel
+	binary.LittleEndian.PutUint16(b[0x236:], 0x03)     // XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G
 	binary.LittleEndian.PutUint32(b[0x238:], cmdlineSize)
+	binary.LittleEndian.PutUint32(b[0x260:], 0x3000000) // init_size
 	return b
 }
 
-func TestParseBzImage(t *testing.T) {
+// TestOpenKernel: KERNEL is checked by the init's own rules, and the
+// refusal says what the file is instead.
+func TestOpenKernel(t *testing.T) {
 	t.Parallel()
-	info, err := parseBzImage(bzImageHead(0x020f, 2047))
-	if err != nil || info.protocol != 0x020f || info.cmdlineMax != 2047 {
-		t.Errorf("a 2.15 bzImage: %+v, %v", info, err)
+	dir := t.TempDir()
+	file := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	// Before 2.06 the field is not there and the limit is 255.
-	if info, err := parseBzImage(bzImageHead(0x0204, 9999)); err != nil || info.cmdlineMax != 255 {
-		t.Errorf("a 2.04 bzImage: %+v, %v", info, err)
+	f, bz, err := openKernel(file("vmlinuz", bzImageHead(0x020f, 2047)))
+	if err != nil || bz.Version != 0x020f || bz.CmdlineSize != 2047 || bz.Size != 0x1000 {
+		t.Errorf("a 2.15 bzImage: %+v, %v", bz, err)
+	}
+	if f != nil {
+		f.Close()
 	}
 
 	noFlag := bzImageHead(0x020f, 2047)
 	noFlag[0x1fe] = 0
 	noMagic := bzImageHead(0x020f, 2047)
 	copy(noMagic[0x202:], "HdrX")
+	thirtyTwo := bzImageHead(0x020f, 2047)
+	thirtyTwo[0x236] = 0
 	withStart := func(magic string) []byte { return append([]byte(magic), make([]byte, 0x400)...) }
 	for _, tc := range []struct {
 		name string
 		head []byte
 		want []string
 	}{
-		{"no boot sector signature", noFlag, []string{"found 00 aa at 0x1FE", `"HdrS" at 0x202`}},
+		{"no boot sector signature", noFlag, []string{"is not an x86 bzImage: found 00 aa at 0x1FE", `"HdrS" at 0x202`}},
 		{"no setup header", noMagic, []string{"found 55 aa at 0x1FE", `"HdrX" at 0x202`}},
 		{"empty", nil, []string{"it is 0 bytes", "it is empty"}},
 		{"short", []byte("hello"), []string{"it is 5 bytes", "starts with 68 65 6c 6c 6f"}},
 		{"vmlinux", withStart("\x7fELF"), []string{"an ELF file (vmlinux?"}},
 		{"cpio", withStart("070701"), []string{"a cpio archive", "KERNEL goes first"}},
-		{"zstd", withStart("\x28\xb5\x2f\xfd"), []string{"found 00 00 at 0x1FE", "and 00 00 00 00 at 0x202", "zstd data"}},
+		{"zstd", withStart("\x28\xb5\x2f\xfd"), []string{"found 00 00 at 0x1FE", "and 00 00 00 00 at 0x202", "zstd data", "KERNEL goes first"}},
 		{"EFI program", withStart("MZ"), []string{"a PE executable without a Linux setup header"}},
+		// The boot protocols the init refuses too: neither kexec loader
+		// boots them.
+		{"protocol 2.04", bzImageHead(0x0204, 9999), []string{"kexec cannot boot it", "need boot protocol 2.12 or later", "found boot protocol 2.04"}},
+		{"protocol 2.10", bzImageHead(0x020a, 2047), []string{"found boot protocol 2.10"}},
+		{"32-bit", thirtyTwo, []string{"XLF_KERNEL_64", "found xloadflags 0x0000"}},
+		{"truncated", bzImageHead(0x020f, 2047)[:0x900], []string{"truncated"}},
 	} {
-		_, err := parseBzImage(tc.head)
+		p := file(strings.ReplaceAll(tc.name, " ", "-"), tc.head)
+		_, _, err := openKernel(p)
 		if err == nil {
 			t.Errorf("%s: accepted", tc.name)
 			continue
 		}
-		for _, w := range tc.want {
+		for _, w := range append(tc.want, "refusing: KERNEL "+p) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: %q lacks %q", tc.name, err, w)
 			}
@@ -272,10 +297,17 @@ func TestChainloadRefuses(t *testing.T) {
 	if err := os.WriteFile(tiny, head, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A 2.10 kernel: neither kexec loader boots it, and the init would
+	// refuse it as a tree's kernel.
+	old := filepath.Join(dir, "vmlinuz-2.10")
+	if err := os.WriteFile(old, bzImageHead(0x020a, 2047), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--dry-run", old, initramfs}, "refusing: KERNEL " + old + ": kexec cannot boot it: kexec_file_load and kexec_load need boot protocol 2.12 or later"},
 		{[]string{"--dry-run", filepath.Join(dir, "nope"), initramfs}, "refusing: KERNEL " + filepath.Join(dir, "nope") + " does not exist"},
 		{[]string{kernel, filepath.Join(dir, "nope.cpio")}, "refusing: INITRAMFS " + filepath.Join(dir, "nope.cpio") + " does not exist"},
 		{[]string{"--dry-run", dir, initramfs}, "is a d"},
@@ -314,7 +346,7 @@ func TestChainloadDryRun(t *testing.T) {
 		t.Fatalf("dry run: %d, %q", code, errOut)
 	}
 	for _, w := range []string{
-		"kernel:    " + kernel + " (1024 bytes, x86 bzImage, boot protocol 2.15)\n",
+		"kernel:    " + kernel + " (4096 bytes, x86 bzImage, boot protocol 2.15)\n",
 		"initramfs: " + initramfs + " (19 bytes)\n",
 		"cmdline:   console=tty0 console=ttyS0,115200n8 homestaker.label=node1 homestaker.wg=optional\n",
 		"dry run: nothing loaded\n",

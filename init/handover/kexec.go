@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -30,7 +31,7 @@ const (
 // Kexec says how Load gave the kernel to the running kernel.
 type Kexec struct {
 	Syscall string // SyscallFileLoad, or SyscallLoad when the kernel refused the file load
-	Refused error  // kexec_file_load's error when Syscall is SyscallLoad
+	Refused error  // kexec_file_load's error when Syscall is SyscallLoad, with the header field its image probe refused
 }
 
 // Load hands kernel, initrd (nil for none) and cmdline to the running
@@ -54,7 +55,13 @@ func Load(name string, kernel, initrd *os.File, cmdline string) (Kexec, error) {
 	if !fileLoadFallsBack(err) {
 		return Kexec{}, kexecFailure(name, err)
 	}
-	if lerr := kexecLoad(kernel, initrd, cmdline); lerr != nil {
+	hdr, herr := kexectree.ReadBzImage(kernel)
+	err = fileLoadRefusal(err, hdr)
+	bz, lerr := loadable(hdr, herr)
+	if lerr == nil {
+		lerr = kexecLoad(bz, kernel, initrd, cmdline)
+	}
+	if lerr != nil {
 		return Kexec{}, kexecLoadFailure(name, err, lerr)
 	}
 	return Kexec{Syscall: SyscallLoad, Refused: err}, nil
@@ -80,6 +87,19 @@ func fileLoadFallsBack(err error) bool {
 		return true
 	}
 	return false
+}
+
+// fileLoadRefusal adds to kexec_file_load's ENOEXEC which of its image
+// probe's conditions the kernel's header fails: the running kernel tells
+// only its log.
+func fileLoadRefusal(err error, hdr *kexectree.BzImage) error {
+	if hdr == nil || err != unix.ENOEXEC {
+		return err
+	}
+	if why := hdr.CanBoot(kexectree.FileLoad); why != nil {
+		return fmt.Errorf("%w (%v)", err, why)
+	}
+	return err
 }
 
 // isSignatureRefusal says whether kexec_file_load refused the kernel's
@@ -125,7 +145,7 @@ func kexecLoadFailure(name string, fileErr, loadErr error) error {
 	found := fmt.Sprintf("kexec_file_load of %s: %v; kexec_load: %v", name, fileErr, loadErr)
 	action := "check that the tree's kernel is an x86_64 bzImage and that the initrd fits in memory"
 	switch {
-	case fileErr == unix.ENOSYS && errors.Is(loadErr, unix.ENOSYS):
+	case errors.Is(fileErr, unix.ENOSYS) && errors.Is(loadErr, unix.ENOSYS):
 		action = "this kernel was built without kexec (CONFIG_KEXEC, CONFIG_KEXEC_FILE); use homestaker.handover=switchroot"
 	case errors.Is(loadErr, unix.EPERM):
 		// kexec_load is off under lockdown; only a signed file load works.

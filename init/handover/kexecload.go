@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"unsafe"
@@ -20,6 +19,8 @@ import (
 	"github.com/u-root/u-root/pkg/boot/kexec"
 	"github.com/u-root/u-root/pkg/boot/purgatory"
 	"golang.org/x/sys/unix"
+
+	"github.com/homestaker/homestaker-boot/init/kexectree"
 )
 
 const (
@@ -28,99 +29,42 @@ const (
 	below4G  = 1 << 32
 
 	// Offsets in struct boot_params (Documentation/arch/x86/zero-page.rst)
-	// and its setup header (Documentation/arch/x86/boot.rst).
+	// and its setup header (Documentation/arch/x86/boot.rst) that the
+	// loader writes; kexectree reads the kernel's.
 	bpExtRamdiskImage = 0x0c0
 	bpExtRamdiskSize  = 0x0c4
 	bpExtCmdLinePtr   = 0x0c8
 	bpEFIInfo         = 0x1c0
 	bpEFIInfoSize     = 0x20
 	bpSentinel        = 0x1ef
-	hdrSetupSects     = 0x1f1
-	hdrBootFlag       = 0x1fe
-	hdrJump           = 0x200
-	hdrMagic          = 0x202
-	hdrVersion        = 0x206
 	hdrTypeOfLoader   = 0x210
 	hdrRamdiskImage   = 0x218
 	hdrRamdiskSize    = 0x21c
 	hdrCmdLinePtr     = 0x228
-	hdrInitrdAddrMax  = 0x22c
-	hdrKernelAlign    = 0x230
-	hdrRelocatable    = 0x234
-	hdrXLoadFlags     = 0x236
-	hdrCmdlineSize    = 0x238
 	hdrSetupData      = 0x250
-	hdrPrefAddress    = 0x258
-	hdrInitSize       = 0x260
 
-	xlfKernel64      = 1 << 0
-	xlfAbove4G       = 1 << 1
-	loaderUndefined  = 0xff // boot.rst: "if your boot loader ID is not assigned, use 0xFF"
-	entry64Offset    = 0x200
-	bootParamsSize   = 4096
-	bootParamsSysfs  = "/sys/kernel/boot_params/data"
-	setupHeaderStart = hdrSetupSects
+	loaderUndefined = 0xff // boot.rst: "if your boot loader ID is not assigned, use 0xFF"
+	entry64Offset   = 0x200
+	bootParamsSize  = 4096
+	bootParamsSysfs = "/sys/kernel/boot_params/data"
 )
 
-// bzImage is what kexec_load needs from a kernel's setup header.
-type bzImage struct {
-	setupSize   int64  // bytes in front of the protected-mode kernel
-	header      []byte // the setup header, copied into boot_params
-	xloadflags  uint16
-	align       uint64
-	prefAddress uint64
-	initSize    uint64
-	initrdMax   uint64
-	cmdlineMax  int
-}
-
 // errNotLoadable marks a kernel this loader cannot place.
-var errNotLoadable = errors.New("not loadable by kexec_load")
+var errNotLoadable = errors.New("kernel not loadable")
 
-// parseBzImage reads the setup header from the start of a bzImage.
-func parseBzImage(b []byte) (*bzImage, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", errNotLoadable, fmt.Sprintf(format, args...))
+// loadable is bz when kexec_load can place it; err is what reading its
+// header gave.
+func loadable(bz *kexectree.BzImage, err error) (*kexectree.BzImage, error) {
+	if err == nil {
+		err = bz.CanBoot(kexectree.Load)
+	} else if _, ok := err.(*kexectree.NotBzImageError); ok {
+		err = fmt.Errorf("no bzImage setup header: %v", err)
+	} else {
+		return nil, fmt.Errorf("reading the kernel: %w", err)
 	}
-	if len(b) < 0x270 || binary.LittleEndian.Uint16(b[hdrBootFlag:]) != 0xaa55 || string(b[hdrMagic:hdrMagic+4]) != "HdrS" {
-		return nil, bad("no bzImage setup header")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errNotLoadable, err)
 	}
-	le16 := func(o int) uint16 { return binary.LittleEndian.Uint16(b[o:]) }
-	le32 := func(o int) uint32 { return binary.LittleEndian.Uint32(b[o:]) }
-	le64 := func(o int) uint64 { return binary.LittleEndian.Uint64(b[o:]) }
-	if v := le16(hdrVersion); v < 0x020c {
-		return nil, bad("boot protocol %d.%02d is older than 2.12", v>>8, v&0xff)
-	}
-	bz := &bzImage{
-		xloadflags:  le16(hdrXLoadFlags),
-		align:       uint64(le32(hdrKernelAlign)),
-		prefAddress: le64(hdrPrefAddress),
-		initSize:    uint64(le32(hdrInitSize)),
-		initrdMax:   uint64(le32(hdrInitrdAddrMax)),
-		cmdlineMax:  int(le32(hdrCmdlineSize)),
-	}
-	if bz.xloadflags&xlfKernel64 == 0 {
-		return nil, bad("no 64-bit entry point (not an x86_64 kernel)")
-	}
-	if b[hdrRelocatable] == 0 {
-		return nil, bad("not relocatable")
-	}
-	if bz.align == 0 || bz.align&(bz.align-1) != 0 || bz.align%pageSize != 0 {
-		return nil, bad("kernel alignment %#x", bz.align)
-	}
-	if bz.initSize == 0 {
-		return nil, bad("init_size is 0")
-	}
-	sects := int64(b[hdrSetupSects])
-	if sects == 0 {
-		sects = 4
-	}
-	bz.setupSize = (sects + 1) * 512
-	end := hdrJump + 2 + int(b[hdrJump+1])
-	if end > len(b) || end < hdrInitSize+4 {
-		return nil, bad("setup header of %d bytes", end-setupHeaderStart)
-	}
-	bz.header = bytes.Clone(b[setupHeaderStart:end])
 	return bz, nil
 }
 
@@ -157,7 +101,7 @@ type kexecPlan struct {
 // linked, the kernel aligned at or above its preferred address with room
 // for init_size (the decompressor works there), the boot parameters and
 // command line below 4 GiB, and the initrd where the header allows.
-func planKexecLoad(bz *bzImage, ram kexec.Ranges, p *purgatoryImage, kernelLen, paramsLen, initrdLen int) (*kexecPlan, error) {
+func planKexecLoad(bz *kexectree.BzImage, ram kexec.Ranges, p *purgatoryImage, kernelLen, paramsLen, initrdLen int) (*kexecPlan, error) {
 	ram = pageAligned(ram)
 	var plan kexecPlan
 	take := func(what string, size uint64, opts ...kexec.FindOptioner) (kexec.Range, error) {
@@ -173,21 +117,22 @@ func planKexecLoad(bz *bzImage, ram kexec.Ranges, p *purgatoryImage, kernelLen, 
 	if plan.purgatory, err = take("purgatory", uint64(len(p.code)), kexec.WithinRange(purg)); err != nil {
 		return nil, err
 	}
+	above4G := bz.XLoadFlags&kexectree.XLFAbove4G != 0
 	top := uint64(below4G)
-	if bz.xloadflags&xlfAbove4G != 0 {
+	if above4G {
 		top = uint64(kexec.MaxAddr)
 	}
-	kernelSize := max(bz.initSize, uint64(kernelLen))
-	low := max(bz.prefAddress, mib)
-	if plan.kernel, err = take("kernel", kernelSize, kexec.WithStartAlignment(uint(bz.align)), kexec.WithinRange(kexec.RangeFromInterval(uintptr(low), uintptr(top)))); err != nil {
+	kernelSize := max(uint64(bz.InitSize), uint64(kernelLen))
+	low := max(bz.PrefAddress, mib)
+	if plan.kernel, err = take("kernel", kernelSize, kexec.WithStartAlignment(uint(bz.KernelAlign)), kexec.WithinRange(kexec.RangeFromInterval(uintptr(low), uintptr(top)))); err != nil {
 		return nil, err
 	}
 	if plan.params, err = take("boot parameters", uint64(paramsLen), kexec.WithinRange(kexec.RangeFromInterval(mib, below4G))); err != nil {
 		return nil, err
 	}
 	if initrdLen > 0 {
-		initrdTop := min(bz.initrdMax+1, below4G)
-		if bz.xloadflags&xlfAbove4G != 0 {
+		initrdTop := min(uint64(bz.InitrdMax)+1, below4G)
+		if above4G {
 			initrdTop = uint64(kexec.MaxAddr)
 		}
 		if plan.initrd, err = take("initrd", uint64(initrdLen), kexec.WithinRange(kexec.RangeFromInterval(mib, uintptr(initrdTop)))); err != nil {
@@ -203,19 +148,19 @@ func planKexecLoad(bz *bzImage, ram kexec.Ranges, p *purgatoryImage, kernelLen, 
 // without the runtime map that kexec_file_load and kexec-tools pass, the
 // new kernel would enter EFI virtual mode a second time, which firmware
 // forbids, and read an EFI memory map the old kernel may have reused.
-func bootParams(current []byte, bz *bzImage, plan *kexecPlan, initrdLen int, cmdline string) ([]byte, error) {
+func bootParams(current []byte, bz *kexectree.BzImage, plan *kexecPlan, initrdLen int, cmdline string) ([]byte, error) {
 	if len(current) < bootParamsSize {
 		return nil, fmt.Errorf("%s is %d bytes, want %d", bootParamsSysfs, len(current), bootParamsSize)
 	}
-	if bz.cmdlineMax > 0 && len(cmdline)+1 > bz.cmdlineMax {
-		return nil, fmt.Errorf("the command line is %d bytes, the kernel takes %d", len(cmdline), bz.cmdlineMax-1)
+	if limit := int(bz.CmdlineSize); limit > 0 && len(cmdline)+1 > limit {
+		return nil, fmt.Errorf("the command line is %d bytes, the kernel takes %d", len(cmdline), limit-1)
 	}
 	bp := make([]byte, bootParamsSize+len(cmdline)+1)
 	copy(bp, current[:bootParamsSize])
 	copy(bp[bootParamsSize:], cmdline)
 	clear(bp[bpEFIInfo : bpEFIInfo+bpEFIInfoSize])
 	bp[bpSentinel] = 0
-	copy(bp[setupHeaderStart:], bz.header)
+	copy(bp[kexectree.SetupHeaderOffset:], bz.Header)
 	put32 := func(o int, v uint32) { binary.LittleEndian.PutUint32(bp[o:], v) }
 	bp[hdrTypeOfLoader] = loaderUndefined
 	binary.LittleEndian.PutUint64(bp[hdrSetupData:], 0)
@@ -233,29 +178,11 @@ func bootParams(current []byte, bz *bzImage, plan *kexecPlan, initrdLen int, cmd
 	return bp, nil
 }
 
-// kexecLoad loads kernel and initrd (nil for none) with kexec_load.
-func kexecLoad(kernel, initrd *os.File, cmdline string) error {
-	head := make([]byte, 64<<10)
-	n, err := kernel.ReadAt(head, 0)
-	if n < 0x1000 {
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("reading the kernel: %w", err)
-	}
-	bz, err := parseBzImage(head[:n])
-	if err != nil {
-		return err
-	}
-	st, err := kernel.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() <= bz.setupSize {
-		return fmt.Errorf("%w: %d bytes, no kernel after the setup code", errNotLoadable, st.Size())
-	}
-	code := make([]byte, st.Size()-bz.setupSize)
-	if _, err := kernel.ReadAt(code, bz.setupSize); err != nil {
+// kexecLoad loads kernel, whose setup header is bz, and initrd (nil for
+// none) with kexec_load.
+func kexecLoad(bz *kexectree.BzImage, kernel, initrd *os.File, cmdline string) error {
+	code := make([]byte, bz.Size-bz.SetupSize)
+	if _, err := kernel.ReadAt(code, bz.SetupSize); err != nil {
 		return fmt.Errorf("reading the kernel: %w", err)
 	}
 	var ramdisk []byte

@@ -1,6 +1,7 @@
 package handover
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -9,28 +10,40 @@ import (
 	"github.com/u-root/u-root/pkg/boot/kexec"
 	"golang.org/x/sys/unix"
 
+	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
 // fakeBzImage is the start of a bzImage as a 6.x x86_64 kernel has it.
 func fakeBzImage(edit func(b []byte)) []byte {
 	b := make([]byte, 0x4000)
-	b[hdrSetupSects] = 27
-	binary.LittleEndian.PutUint16(b[hdrBootFlag:], 0xaa55)
-	b[hdrJump], b[hdrJump+1] = 0xeb, 0x6a // header ends at 0x26c
-	copy(b[hdrMagic:], "HdrS")
-	binary.LittleEndian.PutUint16(b[hdrVersion:], 0x020f)
-	binary.LittleEndian.PutUint32(b[hdrInitrdAddrMax:], 0x7fffffff)
-	binary.LittleEndian.PutUint32(b[hdrKernelAlign:], 0x200000)
-	b[hdrRelocatable] = 1
-	binary.LittleEndian.PutUint16(b[hdrXLoadFlags:], xlfKernel64|xlfAbove4G)
-	binary.LittleEndian.PutUint32(b[hdrCmdlineSize:], 2047)
-	binary.LittleEndian.PutUint64(b[hdrPrefAddress:], 0x1000000)
-	binary.LittleEndian.PutUint32(b[hdrInitSize:], 0x3000000)
+	b[0x1f1] = 27 // setup_sects
+	binary.LittleEndian.PutUint16(b[0x1fe:], 0xaa55)
+	b[0x200], b[0x201] = 0xeb, 0x6a // header ends at 0x26c
+	copy(b[0x202:], "HdrS")
+	binary.LittleEndian.PutUint16(b[0x206:], 0x020f)
+	b[0x211] = kexectree.LoadedHigh
+	binary.LittleEndian.PutUint32(b[0x22c:], 0x7fffffff)       // initrd_addr_max
+	binary.LittleEndian.PutUint32(b[0x230:], 0x200000)         // kernel_alignment
+	b[0x234] = 1                                               // relocatable_kernel
+	binary.LittleEndian.PutUint16(b[0x236:], xlf64|xlfAbove4G) // xloadflags
+	binary.LittleEndian.PutUint32(b[0x238:], 2047)             // cmdline_size
+	binary.LittleEndian.PutUint64(b[0x258:], 0x1000000)        // pref_address
+	binary.LittleEndian.PutUint32(b[0x260:], 0x3000000)        // init_size
 	if edit != nil {
 		edit(b)
 	}
 	return b
+}
+
+const (
+	xlf64      = kexectree.XLFKernel64
+	xlfAbove4G = kexectree.XLFAbove4G
+)
+
+// parseBzImage is what the handover reads of a kernel of len(b) bytes.
+func parseBzImage(b []byte) (*kexectree.BzImage, error) {
+	return loadable(kexectree.ParseBzImage(b[:min(len(b), kexectree.HeadLen)], int64(len(b))))
 }
 
 func TestParseBzImage(t *testing.T) {
@@ -38,26 +51,86 @@ func TestParseBzImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bz.setupSize != 28*512 || bz.align != 0x200000 || bz.initSize != 0x3000000 || bz.prefAddress != 0x1000000 || len(bz.header) != 0x26c-0x1f1 {
+	if bz.SetupSize != 28*512 || bz.KernelAlign != 0x200000 || bz.InitSize != 0x3000000 || bz.PrefAddress != 0x1000000 || len(bz.Header) != 0x26c-0x1f1 {
 		t.Errorf("parsed %+v", bz)
+	}
+	// What kexec_file_load needs and this loader does not.
+	for name, edit := range map[string]func(b []byte){
+		"not loadable above 4 GiB": func(b []byte) { binary.LittleEndian.PutUint16(b[0x236:], xlf64) },
+		"no LOADED_HIGH":           func(b []byte) { b[0x211] = 0 },
+	} {
+		if _, err := parseBzImage(fakeBzImage(edit)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 	for _, tc := range []struct {
 		name string
-		edit func(b []byte)
+		b    []byte
 		want string
 	}{
-		{"not a bzImage", func(b []byte) { copy(b[hdrMagic:], "ELF!") }, "no bzImage setup header"},
-		{"old protocol", func(b []byte) { binary.LittleEndian.PutUint16(b[hdrVersion:], 0x0206) }, "2.06 is older than 2.12"},
-		{"32-bit", func(b []byte) { binary.LittleEndian.PutUint16(b[hdrXLoadFlags:], 0) }, "no 64-bit entry point"},
-		{"fixed address", func(b []byte) { b[hdrRelocatable] = 0 }, "not relocatable"},
-		{"odd alignment", func(b []byte) { binary.LittleEndian.PutUint32(b[hdrKernelAlign:], 0x3000) }, "alignment"},
+		{"not a bzImage", fakeBzImage(func(b []byte) { copy(b[0x202:], "ELF!") }), "no bzImage setup header"},
+		{"old protocol", fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint16(b[0x206:], 0x0206) }), "needs boot protocol 2.12 or later (Linux 3.8 on); found boot protocol 2.06"},
+		{"32-bit", fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint16(b[0x236:], 0) }), "XLF_KERNEL_64"},
+		{"fixed address", fakeBzImage(func(b []byte) { b[0x234] = 0 }), "relocatable_kernel 0"},
+		{"odd alignment", fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint32(b[0x230:], 0x3000) }), "kernel_alignment 0x3000"},
+		{"no init_size", fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint32(b[0x260:], 0) }), "init_size 0"},
+		{"no kernel after the setup code", fakeBzImage(nil)[:28*512], "truncated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseBzImage(fakeBzImage(tc.edit))
+			_, err := parseBzImage(tc.b)
 			if !errors.Is(err, errNotLoadable) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// The tree check refuses exactly the kernels that neither the running
+// kernel's kexec_file_load nor this kexec_load can boot.
+func TestCheckKernelAgreesWithTheLoaders(t *testing.T) {
+	set := func(o int, v uint16) func(b []byte) {
+		return func(b []byte) { binary.LittleEndian.PutUint16(b[o:], v) }
+	}
+	for name, edit := range map[string]func(b []byte){
+		"6.x":                      nil,
+		"2.10":                     set(0x206, 0x020a),
+		"2.11":                     set(0x206, 0x020b),
+		"32-bit":                   set(0x236, 0),
+		"not loadable above 4 GiB": set(0x236, xlf64),
+		"not relocatable":          func(b []byte) { b[0x234] = 0 },
+		"neither":                  func(b []byte) { b[0x234] = 0; set(0x236, xlf64)(b) },
+		"zImage":                   func(b []byte) { b[0x211] = 0 },
+		"no init_size":             set(0x260, 0),
+	} {
+		b := fakeBzImage(edit)
+		hdr, err := kexectree.ParseBzImage(b[:kexectree.HeadLen], int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, loadErr := parseBzImage(b)
+		fileErr := hdr.CanBoot(kexectree.FileLoad)
+		checkErr := kexectree.CheckKernel("bzImage", bytes.NewReader(b))
+		if (checkErr == nil) != (loadErr == nil || fileErr == nil) {
+			t.Errorf("%s: CheckKernel: %v; kexec_file_load: %v; kexec_load: %v", name, checkErr, fileErr, loadErr)
+		}
+	}
+}
+
+func TestFileLoadRefusal(t *testing.T) {
+	hdr, _ := kexectree.ParseBzImage(fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint16(b[0x236:], xlf64) }), 0x4000)
+	err := fileLoadRefusal(unix.ENOEXEC, hdr)
+	if !errors.Is(err, unix.ENOEXEC) || !strings.Contains(err.Error(), "kexec_file_load needs XLF_CAN_BE_LOADED_ABOVE_4G") {
+		t.Errorf("got %v", err)
+	}
+	// Another errno, or a header the probe takes: the errno alone.
+	good, _ := kexectree.ParseBzImage(fakeBzImage(nil), 0x4000)
+	for _, c := range []struct {
+		err error
+		hdr *kexectree.BzImage
+	}{{unix.ENOSYS, hdr}, {unix.ENOEXEC, good}, {unix.ENOEXEC, nil}} {
+		if got := fileLoadRefusal(c.err, c.hdr); got != c.err {
+			t.Errorf("%v: got %v", c.err, got)
+		}
 	}
 }
 
@@ -93,8 +166,8 @@ func TestPlanKexecLoad(t *testing.T) {
 			if plan.purgatory.Start != purg.at {
 				t.Errorf("purgatory at %s, linked at %#x", plan.purgatory, purg.at)
 			}
-			if k := plan.kernel; k.Start%uintptr(bz.align) != 0 || k.Start < uintptr(bz.prefAddress) || uint64(k.Size) < bz.initSize {
-				t.Errorf("kernel at %s: want %#x-aligned, at or above %#x, init_size %#x long", k, bz.align, bz.prefAddress, bz.initSize)
+			if k := plan.kernel; k.Start%uintptr(bz.KernelAlign) != 0 || k.Start < uintptr(bz.PrefAddress) || k.Size < uint(bz.InitSize) {
+				t.Errorf("kernel at %s: want %#x-aligned, at or above %#x, init_size %#x long", k, bz.KernelAlign, bz.PrefAddress, bz.InitSize)
 			}
 			if p := plan.params; p.End() > below4G || p.Size < paramsLen {
 				t.Errorf("boot parameters at %s", p)
@@ -130,7 +203,7 @@ func TestPlanKexecLoad(t *testing.T) {
 	}
 
 	// Without XLF_CAN_BE_LOADED_ABOVE_4G a 4 GiB initrd has no room.
-	bz32, _ := parseBzImage(fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint16(b[hdrXLoadFlags:], xlfKernel64) }))
+	bz32, _ := parseBzImage(fakeBzImage(func(b []byte) { binary.LittleEndian.PutUint16(b[0x236:], xlf64) }))
 	if _, err := planKexecLoad(bz32, ram, purg, kernelLen, paramsLen, 4<<30); !errors.Is(err, unix.ENOMEM) || !strings.Contains(err.Error(), "initrd") {
 		t.Errorf("4 GiB initrd below 2 GiB: got %v, want no room for the initrd", err)
 	}
@@ -160,8 +233,8 @@ func TestBootParams(t *testing.T) {
 		{"ramdisk_image", uint64(le32(hdrRamdiskImage)) | uint64(le32(bpExtRamdiskImage))<<32, 0x1_2000_0000},
 		{"ramdisk_size", uint64(le32(hdrRamdiskSize)) | uint64(le32(bpExtRamdiskSize))<<32, 0x1_0000_0000},
 		{"cmd_line_ptr", uint64(le32(hdrCmdLinePtr)) | uint64(le32(bpExtCmdLinePtr))<<32, 0x101000},
-		{"kernel_alignment (the new kernel's)", uint64(le32(hdrKernelAlign)), 0x200000},
-		{"init_size (the new kernel's)", uint64(le32(hdrInitSize)), 0x3000000},
+		{"kernel_alignment (the new kernel's)", uint64(le32(0x230)), 0x200000},
+		{"init_size (the new kernel's)", uint64(le32(0x260)), 0x3000000},
 		{"setup_data", binary.LittleEndian.Uint64(bp[hdrSetupData:]), 0},
 		{"type_of_loader", uint64(bp[hdrTypeOfLoader]), loaderUndefined},
 		{"sentinel", uint64(bp[bpSentinel]), 0},

@@ -27,9 +27,11 @@ systemctl kexec
 
 // fakeKernel is the start of an x86 bzImage: enough for the checks.
 var fakeKernel = func() string {
-	b := make([]byte, 0x300)
+	b := make([]byte, 0xa01) // past 4 sectors of setup code (setup_sects 0)
 	b[0x1fe], b[0x1ff] = 0x55, 0xaa
 	copy(b[0x202:], "HdrS\x0f\x02")
+	b[0x211] = 0x01 // LOADED_HIGH
+	b[0x236] = 0x03 // XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G: kexec_file_load takes it
 	return string(b)
 }()
 
