@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,3 +158,38 @@ func (r testRec) Printf(format string, args ...any) { r.printed.add(format, args
 func (r testRec) Warn(format string, args ...any)   { r.t.Errorf(format, args...) }
 func (r testRec) Fact(string, any)                  {}
 func (r testRec) Summary(string, ...any)            {}
+
+// A second filesystem with the label that appears after the first was
+// found whole (a USB stick probing after the NVMe disk) is refused, naming
+// both, instead of being lost to whichever came first.
+func TestFindSettlesForASecondFilesystem(t *testing.T) {
+	d := newBlockDevs(t)
+	d.add(t, "nvme0n1", superblockImage("homestaker", 1, 1))
+	second := superblockImage("homestaker", 1, 1)
+	second[btrfs.SuperblockOffset+0x20] = 0x43 // another fsid
+	le := binary.LittleEndian
+	b := second[btrfs.SuperblockOffset:]
+	le.PutUint32(b[0:], crc32.Checksum(b[0x20:], crc32.MakeTable(crc32.Castagnoli)))
+	var told lines
+	added := false
+	o := Options{Label: "homestaker", LabelSet: true, SysBlock: d.sys, DevDir: d.dev, Poll: time.Millisecond, Settle: time.Minute,
+		scanned: func(complete bool) {
+			if complete && !added {
+				added = true // the stick appears once the disk was found
+				d.add(t, "sda", second)
+			}
+		}}
+	_, _, _, err := Find(context.Background(), o, testRec{t, &told})
+	if err == nil || !strings.Contains(err.Error(), "nvme0n1;") || !strings.Contains(err.Error(), "/sda;") {
+		t.Fatalf("Find = %v, want a refusal naming both filesystems", err)
+	}
+
+	// Alone, the volume is taken once the settle is over.
+	d2 := newBlockDevs(t)
+	d2.add(t, "nvme0n1", superblockImage("homestaker", 1, 1))
+	start := time.Now()
+	fs, _, _, err := Find(context.Background(), Options{Label: "homestaker", LabelSet: true, SysBlock: d2.sys, DevDir: d2.dev, Poll: time.Millisecond, Settle: 20 * time.Millisecond}, testRec{t, &told})
+	if err != nil || fs == nil || time.Since(start) < 20*time.Millisecond {
+		t.Errorf("Find = %v, %v after %s; want the volume after the settle", fs, err, time.Since(start))
+	}
+}

@@ -27,6 +27,12 @@ type Options struct {
 	Subvols  []string // the first is the secrets subvolume
 	Degraded bool     // homestaker.degraded=ok
 	Poll     time.Duration
+	// Settle is how long Find keeps looking after the volume is first
+	// complete, for a second filesystem with the label; 0 is 1 s.
+	Settle time.Duration
+	// scanned, when set, is called after each look with whether the
+	// volume was complete (a test adds a disk during the settle).
+	scanned  func(complete bool)
 	SysBlock string // /sys/class/block
 	DevDir   string // /dev
 }
@@ -50,6 +56,10 @@ type Volume struct {
 	WaitedMS   int64     `json:"waited_for_devices_ms"`
 }
 
+// defaultSettle is Options.Settle's default: USB and SATA disks probe
+// asynchronously, seconds apart at worst; a second later most are there.
+const defaultSettle = time.Second
+
 // Find waits, until ctx ends, for the filesystem with the label and all
 // its members. NVMe and USB disks probe asynchronously, so a first look
 // often misses them.
@@ -63,6 +73,11 @@ func Find(ctx context.Context, o Options, rec report.Recorder) (*Filesystem, boo
 	var lastSeen []string
 	warned := map[string]bool{}
 	told := false
+	settle := o.Settle
+	if settle == 0 {
+		settle = defaultSettle
+	}
+	var matched time.Time // when the volume was first seen complete
 	for {
 		devs, seen, errs := Scan(o.SysBlock, o.DevDir)
 		for _, err := range errs {
@@ -76,9 +91,27 @@ func Find(ctx context.Context, o Options, rec report.Recorder) (*Filesystem, boo
 		if c.Err != nil {
 			return nil, false, time.Since(start), c.Err
 		}
-		if c.FS != nil && c.FS.Complete() {
-			return c.FS, c.Fallback, time.Since(start), nil
+		if o.scanned != nil {
+			o.scanned(c.FS != nil && c.FS.Complete())
 		}
+		if c.FS != nil && c.FS.Complete() {
+			// Keep looking a moment: a second filesystem with the
+			// label (a USB stick that probes after the NVMe disk, or
+			// the other way round) must be refused, not lost to
+			// whichever came first.
+			if matched.IsZero() {
+				matched = time.Now()
+			}
+			if time.Since(matched) >= settle || ctx.Err() != nil {
+				return c.FS, c.Fallback, matched.Sub(start), nil
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(poll):
+			}
+			continue
+		}
+		matched = time.Time{}
 		if !told {
 			// Once, when the first look finds no complete volume: the
 			// operator (and a test hot-adding a disk) sees that the
