@@ -682,18 +682,20 @@ func waitFor(t testing.TB, b *syncBuffer, want string) {
 // HomestakerOS's watchdogd to take over: a next system that does not ping
 // it is reset. With homestaker.watchdog.kexec=stop it is disarmed.
 func TestFaultWatchdogAcrossKexec(t *testing.T) {
+	// The timeout is sized from the next kernel's boot, measured now, on
+	// this machine's load: with keep, the reset must come while the next
+	// system runs, after that boot. A boot after the kexec takes about as
+	// long as a direct one (purgatory hashes the segments where the
+	// firmware ran); three times leaves room for the load to change (the
+	// init's own kexec_file_load, slow under TCG, needs room too).
+	boot := stage2Boot(t)
+	timeout := max(12*time.Second, (3*boot).Round(time.Second)+time.Second)
+	t.Logf("the stage 2's kernel boots in %s directly: homestaker.watchdog=%d", boot.Round(100*time.Millisecond), int(timeout.Seconds()))
 	t.Run("keep", func(t *testing.T) {
 		d, before := faultDisk(t)
-		// The reset must come while the next system runs, after its
-		// kernel's boot: the timeout is sized from that boot, measured
-		// now, on this machine's load. A boot after the kexec takes about
-		// as long as a direct one (purgatory hashes the segments where
-		// the firmware ran); three times leaves room for the load to
-		// change, and a load that changed more gets one more try with
-		// twice the timeout.
-		boot := stage2Boot(t)
-		t.Logf("the stage 2's kernel boots in %s directly", boot.Round(100*time.Millisecond))
-		timeout := max(12*time.Second, (3*boot).Round(time.Second)+time.Second)
+		// A load that changed more gets one more try, with twice the
+		// timeout.
+		timeout := timeout
 		for try := 1; !keptAcrossKexec(t, d, timeout); try++ {
 			if try == 2 {
 				t.Fatalf("the reset came before the next system ran, twice: its kernel's boot took longer than homestaker.watchdog=%d", int(timeout.Seconds()))
@@ -703,12 +705,13 @@ func TestFaultWatchdogAcrossKexec(t *testing.T) {
 		d.AssertDataUnchanged(before)
 	})
 	t.Run("stop", func(t *testing.T) {
-		img := withAppended(t, bench.initramfs, treeRecords(t, "next", fixture.Stage2Cmdline+" stage2.linger=30"))
+		// Longer than the watchdog's timeout, then the next system's end.
+		linger := timeout + 30*time.Second
+		img := withAppended(t, bench.initramfs, treeRecords(t, "next", fmt.Sprintf("%s stage2.linger=%d", fixture.Stage2Cmdline, int(linger.Seconds()))))
 		d, before := faultDisk(t)
-		vm := Boot(t, img, append(faultArgs, "homestaker.watchdog=12", "homestaker.watchdog.kexec=stop"), Drive(d.Path), watchdogDevice)
+		vm := Boot(t, img, append(faultArgs, fmt.Sprintf("homestaker.watchdog=%d", int(timeout.Seconds())), "homestaker.watchdog.kexec=stop"), Drive(d.Path), watchdogDevice)
 		vm.Expect("watchdog stopped (homestaker.watchdog.kexec=stop)")
-		// Longer than the watchdog's timeout, and the next system's end.
-		vm.Expect("HOMESTAKER-STAGE2 lingering 30s")
+		vm.Expect(fmt.Sprintf("HOMESTAKER-STAGE2 lingering %s", linger))
 		expectStage2(t, vm)
 		d.AssertDataUnchanged(before)
 	})
