@@ -106,7 +106,10 @@ func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
 		{Name: "wireguard", After: []string{"network", "storage"}, Timeout: cfg.Timeouts.WG + 10*time.Second, TimeoutKey: "homestaker.timeout.wg", Run: b.wireguard},
 		// A retry locates, opens and verifies the next stage again: the
 		// handover used up the files, and the operator may have fixed them.
-		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Rerun: true, Run: b.nextstage},
+		// Its sources are bounded one by one (volfile never blocks on a
+		// FIFO, http gives up a source that does not answer or stalls);
+		// the stage's own bound is a last resort above a slow 4 GB download.
+		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Rerun: true, Timeout: cfg.Timeouts.Next, TimeoutKey: "homestaker.timeout.next", Run: b.nextstage},
 		{Name: "handover", After: []string{"nextstage", "secrets", "wireguard"}, Run: b.handover},
 	}
 }

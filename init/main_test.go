@@ -69,16 +69,13 @@ func TestPlanOrdersWhatNextstageReads(t *testing.T) {
 }
 
 // Every stage that reads the volume or the network is bounded: a file
-// that blocks must not hang the boot. nextstage alone has no overall
-// bound (a 4 GB download takes what it takes); its sources are bounded
-// one by one (volfile never blocks on a FIFO, http has reach and stall
-// timeouts).
+// that blocks must not hang the boot.
 func TestPlanStagesAreBounded(t *testing.T) {
 	cfg, _ := config.Parse("homestaker.timeout.secrets=7", config.Defaults())
 	b := &boot{cfg: cfg}
 	for _, s := range b.plan(nil, nil) {
 		switch s.Name {
-		case "early", "nextstage", "handover":
+		case "early", "handover":
 			continue
 		}
 		if s.Timeout <= 0 || s.TimeoutKey == "" {

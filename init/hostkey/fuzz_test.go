@@ -6,10 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -77,4 +79,46 @@ func FuzzParse(f *testing.F) {
 func pemBodyOf(data []byte) []byte {
 	b, _ := pem.Decode(data)
 	return b.Bytes
+}
+
+// FuzzCheckPublicKey: the .pub file beside the host key is hostile input.
+// Whatever it holds, the check never panics, accepts only a file whose
+// one key is the host's own, and never repeats the file's text in its
+// error (a private key pasted there must not reach the console).
+func FuzzCheckPublicKey(f *testing.F) {
+	_, pubLine, _, err := Generate("seed")
+	if err != nil {
+		f.Fatal(err)
+	}
+	priv, _, _, _ := Generate("other")
+	f.Add(pubLine)
+	f.Add([]byte("# comment\n" + string(pubLine)))
+	f.Add(append(append([]byte{}, pubLine...), pubLine...))
+	f.Add([]byte("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ== x\n"))
+	f.Add(priv)
+	f.Add([]byte("ssh-ed25519 !!!\n"))
+	fields := strings.Fields(string(pubLine))
+	blob, _ := base64.StdEncoding.DecodeString(fields[1])
+	pub := ed25519.PublicKey(blob[len(blob)-ed25519.PublicKeySize:])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := CheckPublicKey(pub, data)
+		if err == nil {
+			ok := false
+			for _, l := range strings.Split(string(data), "\n") {
+				if fs := strings.Fields(l); len(fs) >= 2 && fs[1] == fields[1] {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Fatalf("accepted a .pub without the host's key: %q", data)
+			}
+			return
+		}
+		msg := err.Error()
+		for _, w := range strings.FieldsFunc(string(data), func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' }) {
+			if len(w) >= 12 && strings.Contains(msg, w) {
+				t.Fatalf("the error %q repeats %q from the file", msg, w)
+			}
+		}
+	})
 }

@@ -139,17 +139,25 @@ func quoteName(b string) string {
 	return fmt.Sprintf("%q", b)
 }
 
-// keyTypeName is a key type from a file, unquoted when it is a plain name.
+// knownNames are the key types and ciphers of OpenSSH keys: a name read
+// from a file is repeated in an error only when it is one of them, since
+// the file could hold anything (a private key pasted into the .pub).
+var knownNames = map[string]bool{
+	"ssh-ed25519": true, "ssh-rsa": true, "ssh-dss": true, "ssh-ed448": true,
+	"ecdsa-sha2-nistp256": true, "ecdsa-sha2-nistp384": true, "ecdsa-sha2-nistp521": true,
+	"sk-ssh-ed25519@openssh.com": true, "sk-ecdsa-sha2-nistp256@openssh.com": true,
+	"ssh-ed25519-cert-v01@openssh.com": true, "ssh-rsa-cert-v01@openssh.com": true,
+	"aes128-ctr": true, "aes192-ctr": true, "aes256-ctr": true, "aes128-cbc": true, "aes192-cbc": true, "aes256-cbc": true,
+	"aes128-gcm@openssh.com": true, "aes256-gcm@openssh.com": true, "chacha20-poly1305@openssh.com": true, "3des-cbc": true,
+}
+
+// keyTypeName is a key type or cipher from a file, for an error: its name
+// when OpenSSH knows it, else a word that repeats nothing of the file.
 func keyTypeName(t []byte) string {
-	for _, c := range t {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '@' || c == '.') {
-			return quoteName(string(t))
-		}
+	if knownNames[string(t)] {
+		return string(t)
 	}
-	if len(t) == 0 || len(t) > 40 {
-		return quoteName(string(t))
-	}
-	return string(t)
+	return "(unrecognised, not shown)"
 }
 
 var errMalformed = errors.New("the SSH host key is a malformed OpenSSH key (truncated or damaged)")
@@ -286,7 +294,7 @@ func CheckPublicKey(pub ed25519.PublicKey, data []byte) error {
 		return errors.New(`the SSH host key's .pub file is not in authorized_keys format ("ssh-ed25519 AAAA... comment")`)
 	}
 	if fields[0] != keyTypeEd25519 {
-		return fmt.Errorf("the SSH host key's .pub file holds a %s key, but the private key is ssh-ed25519", keyTypeName([]byte(fields[0])))
+		return fmt.Errorf("the SSH host key's .pub file holds a key of type %s, but the private key is ssh-ed25519", keyTypeName([]byte(fields[0])))
 	}
 	blob, err := base64.StdEncoding.DecodeString(fields[1])
 	if err != nil {

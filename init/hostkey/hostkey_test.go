@@ -270,7 +270,7 @@ func TestCheckPublicKey(t *testing.T) {
 		{"no comment, CRLF", strings.TrimSuffix(strings.Join(strings.Fields(string(pubLine))[:2], " "), "\n") + "\r\n", ""},
 		{"comment line before", "# host key\n" + string(pubLine), ""},
 		{"other key", string(otherLine), "does not match the private key"},
-		{"rsa", rsaLine, "holds a ssh-rsa key"},
+		{"rsa", rsaLine, "holds a key of type ssh-rsa"},
 		{"empty", "\n", "is empty"},
 		{"one field", "ssh-ed25519\n", "not in authorized_keys format"},
 		{"bad base64", "ssh-ed25519 !!!!\n", "malformed base64"},
