@@ -106,10 +106,13 @@ func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
 		{Name: "wireguard", After: []string{"network", "storage"}, Timeout: cfg.Timeouts.WG + 10*time.Second, TimeoutKey: "homestaker.timeout.wg", Run: b.wireguard},
 		// A retry locates, opens and verifies the next stage again: the
 		// handover used up the files, and the operator may have fixed them.
-		// Its sources are bounded one by one (volfile never blocks on a
-		// FIFO, http gives up a source that does not answer or stalls);
-		// the stage's own bound is a last resort above a slow 4 GB download.
-		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Rerun: true, Timeout: cfg.Timeouts.Next, TimeoutKey: "homestaker.timeout.next", Run: b.nextstage},
+		// No stage timeout: a 4 GB download takes what it takes, and a
+		// stage within its timeout keeps the watchdog pinged, so a long
+		// one would blunt the watchdog. Its sources are bounded one by
+		// one instead: volfile never blocks on a FIFO, http gives up a
+		// source that does not answer or stalls, and a hung read with no
+		// console line for half the watchdog's timeout gets the reset.
+		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Rerun: true, Run: b.nextstage},
 		{Name: "handover", After: []string{"nextstage", "secrets", "wireguard"}, Run: b.handover},
 	}
 }

@@ -52,7 +52,7 @@ type Config struct {
 
 // Timeouts are the stage timeouts.
 type Timeouts struct {
-	Net, WG, Disk, Secrets, Next time.Duration
+	Net, WG, Disk, Secrets time.Duration
 }
 
 // OnFail is what the init does after the failure banner.
@@ -144,7 +144,7 @@ func Defaults() Config {
 		Verify:     VerifyAuto,
 		Handover:   HandoverKexec,
 		OnFail:     OnFail{Action: OnFailShell},
-		Timeouts:   Timeouts{Net: 30 * time.Second, WG: 20 * time.Second, Disk: 15 * time.Second, Secrets: 30 * time.Second, Next: time.Hour},
+		Timeouts:   Timeouts{Net: 30 * time.Second, WG: 20 * time.Second, Disk: 15 * time.Second, Secrets: 30 * time.Second},
 		Rescue:     RescueAuto,
 		RescuePort: 22,
 		Tries:      3,

@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 		Verify:     VerifyAuto,
 		Handover:   HandoverKexec,
 		OnFail:     OnFail{Action: OnFailShell},
-		Timeouts:   Timeouts{Net: 30 * time.Second, WG: 20 * time.Second, Disk: 15 * time.Second, Secrets: 30 * time.Second, Next: time.Hour},
+		Timeouts:   Timeouts{Net: 30 * time.Second, WG: 20 * time.Second, Disk: 15 * time.Second, Secrets: 30 * time.Second},
 		Rescue:     RescueAuto,
 		RescuePort: 22,
 		Tries:      3,
@@ -96,7 +96,6 @@ func TestParseGood(t *testing.T) {
 		{"homestaker.timeout.wg=3600", func(c *Config) { c.Timeouts.WG = sec(3600) }},
 		{"homestaker.timeout.disk=060", func(c *Config) { c.Timeouts.Disk = sec(60) }},
 		{"homestaker.timeout.secrets=45", func(c *Config) { c.Timeouts.Secrets = sec(45) }},
-		{"homestaker.timeout.next=1800", func(c *Config) { c.Timeouts.Next = sec(1800) }},
 		{"homestaker.ntp=pool.ntp.org", func(c *Config) { c.NTP = []string{"pool.ntp.org"} }},
 		{"homestaker.ntp=10.0.0.1,[2001:db8::1],2001:db8::2,time.example.", func(c *Config) {
 			c.NTP = []string{"10.0.0.1", "2001:db8::1", "2001:db8::2", "time.example."}

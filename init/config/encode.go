@@ -79,7 +79,6 @@ func Encode(cfg Config) string {
 		{"homestaker.timeout.wg", cfg.Timeouts.WG, d.Timeouts.WG},
 		{"homestaker.timeout.disk", cfg.Timeouts.Disk, d.Timeouts.Disk},
 		{"homestaker.timeout.secrets", cfg.Timeouts.Secrets, d.Timeouts.Secrets},
-		{"homestaker.timeout.next", cfg.Timeouts.Next, d.Timeouts.Next},
 	} {
 		if t.v > 0 && t.v != t.deflt {
 			add(t.key, seconds(t.v))

@@ -47,7 +47,6 @@ var keys = []keySpec{
 	{"homestaker.timeout.wg", timeoutAccepted, func(c *Config, v string) (string, bool) { return setTimeout(&c.Timeouts.WG, v) }},
 	{"homestaker.timeout.disk", timeoutAccepted, func(c *Config, v string) (string, bool) { return setTimeout(&c.Timeouts.Disk, v) }},
 	{"homestaker.timeout.secrets", timeoutAccepted, func(c *Config, v string) (string, bool) { return setTimeout(&c.Timeouts.Secrets, v) }},
-	{"homestaker.timeout.next", timeoutAccepted, func(c *Config, v string) (string, bool) { return setTimeout(&c.Timeouts.Next, v) }},
 	{"homestaker.ntp", "accepted values are comma-separated host names or IP addresses (IPv6 may be in brackets)", setNTP},
 	{"homestaker.rescue", "accepted values are ssh, off, auto", setRescue},
 	{"homestaker.rescue.port", "accepted values are 1 to 65535", setRescuePort},
