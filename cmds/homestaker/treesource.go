@@ -14,6 +14,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/kexectree"
 	"github.com/homestaker/homestaker-boot/init/verify"
+	"github.com/homestaker/homestaker-boot/init/volfile"
 )
 
 // treeSource is where install-next reads a kexec tree from: a directory or
@@ -92,23 +93,9 @@ func (s *dirSource) open(name string) (io.ReadCloser, int64, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s is %s, not a regular file", s.where(name), fileKind(st.Mode()))
+		return nil, 0, fmt.Errorf("%s is %s, not a regular file", s.where(name), volfile.Kind(st.Mode()))
 	}
 	return f, st.Size(), nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a plain file (" + m.Type().String() + ")"
 }
 
 // httpSource is a tree served over HTTP(S): base is its directory.

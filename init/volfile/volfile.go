@@ -40,7 +40,7 @@ func Open(root *os.Root, name, display string) (*os.File, os.FileInfo, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("%s is %s, not a regular file; replace it with the file itself", display, kind(st.Mode()))
+		return nil, nil, fmt.Errorf("%s is %s, not a regular file; replace it with the file itself", display, Kind(st.Mode()))
 	}
 	return f, st, nil
 }
@@ -66,8 +66,8 @@ func ReadFile(root *os.Root, name, display string, limit int64) ([]byte, error) 
 	return b, nil
 }
 
-// kind names a file mode that is not a regular file.
-func kind(m fs.FileMode) string {
+// Kind names a file mode that is not a regular file, for a message.
+func Kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
 		return "a directory"
