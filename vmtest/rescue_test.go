@@ -41,7 +41,7 @@ func TestRescueSSHOnlyThroughTunnel(t *testing.T) {
 	conf := &ssh.ClientConfig{User: "root", Auth: []ssh.AuthMethod{ssh.PublicKeys(key)}, HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: 20 * time.Second}
 	if sc, _, _, err := ssh.NewClientConn(c, "10.99.0.2:22", conf); err == nil {
 		sc.Close()
-		t.Fatal("logged in to the rescue server over the LAN, not the tunnel")
+		t.Error("logged in to the rescue server over the LAN, not the tunnel")
 	} else if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
 		t.Logf("over the LAN: %v", err)
 	}

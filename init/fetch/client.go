@@ -130,12 +130,17 @@ func (t *trustCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 // a password in homestaker.next must never reach a screen or a report.
 func Redact(rawURL string) string { return config.RedactURL(rawURL) }
 
-// Pinned returns a copy of c whose connections are made by dial (a source
-// pinned to the addresses and the device its channel was checked for) and
-// which follows a redirect only to the same scheme and host: a redirect
-// elsewhere would leave the channel the tree is trusted for.
+// Pinned returns a copy of c for a source whose channel was checked: with
+// dial set (a source pinned to the addresses and the device it was checked
+// for) it follows a redirect only to the same scheme and host; without, it
+// follows redirects to https only (any host the CA bundle vouches for,
+// never a downgrade to http). A redirect elsewhere would leave the channel
+// the tree is trusted for.
 func Pinned(c *http.Client, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
 	out := &http.Client{CheckRedirect: sameOrigin}
+	if dial == nil {
+		out.CheckRedirect = httpsOnly
+	}
 	switch t := c.Transport.(type) {
 	case *trustCheck:
 		tr := t.tr.Clone()
@@ -162,6 +167,17 @@ func Pinned(c *http.Client, dial func(ctx context.Context, network, addr string)
 func sameOrigin(req *http.Request, via []*http.Request) error {
 	first := via[0].URL
 	if req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		return &redirectError{from: Redact(first.Scheme + "://" + first.Host + "/"), to: Redact(req.URL.Scheme + "://" + req.URL.Host + "/")}
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+func httpsOnly(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		first := via[0].URL
 		return &redirectError{from: Redact(first.Scheme + "://" + first.Host + "/"), to: Redact(req.URL.Scheme + "://" + req.URL.Host + "/")}
 	}
 	if len(via) >= 10 {
