@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 )
 
@@ -26,4 +27,28 @@ func FuzzParseContentRange(f *testing.F) {
 			t.Fatalf("%q accepted but not of the form bytes START-END/TOTAL", s)
 		}
 	})
+}
+
+// A source's redirects stay within what its channel vouches for: https
+// may go to any https host (the CA bundle checks each), never down to
+// http; a pinned (tunnel) source stays at its host.
+func TestRedirectPolicies(t *testing.T) {
+	req := func(u string) *http.Request {
+		r, _ := http.NewRequest("GET", u, nil)
+		return r
+	}
+	via := []*http.Request{req("https://builds.example.org/tree/kexec-boot")}
+	if err := httpsOnly(req("https://objects.example.net/x"), via); err != nil {
+		t.Errorf("https to another https host: %v", err)
+	}
+	if err := httpsOnly(req("http://builds.example.org/tree/kexec-boot"), via); err == nil {
+		t.Error("https redirected down to http was followed")
+	}
+	tunnel := []*http.Request{req("http://10.99.0.1/tree/kexec-boot")}
+	if err := sameOrigin(req("http://10.99.0.1/other/kexec-boot"), tunnel); err != nil {
+		t.Errorf("the same host: %v", err)
+	}
+	if err := sameOrigin(req("http://192.0.2.7/tree/kexec-boot"), tunnel); err == nil {
+		t.Error("a tunnel source redirected to another host was followed")
+	}
 }
