@@ -114,13 +114,14 @@ func isSignatureRefusal(err error) bool {
 
 const actionSign = "the kernel is locked down (Secure Boot): only a kernel signed by a key it trusts can be loaded; sign the HomestakerOS kernel or disable Secure Boot"
 
-// disabledPath turns kexec off for good once it holds 1.
-var disabledPath = "/proc/sys/kernel/kexec_load_disabled"
+// disabledSysctl turns kexec off for good once it holds 1.
+const disabledSysctl = "/proc/sys/kernel/kexec_load_disabled"
 
 // permissionAction says what to do about EPERM: kexec turned off by the
-// sysctl, or else a locked-down kernel.
-func permissionAction() string {
-	if b, err := os.ReadFile(disabledPath); err == nil && strings.TrimSpace(string(b)) == "1" {
+// sysctl (read at sysctl, disabledSysctl but in tests), or else a
+// locked-down kernel.
+func permissionAction(sysctl string) string {
+	if b, err := os.ReadFile(sysctl); err == nil && strings.TrimSpace(string(b)) == "1" {
 		return "kexec is turned off in this kernel (kernel.kexec_load_disabled=1, from sysctl.kernel.kexec_load_disabled=1 on the command line or a sysctl.conf; it stays off until a reboot): " +
 			"remove it from the boot loader's command line, or boot with homestaker.handover=switchroot"
 	}
@@ -132,7 +133,7 @@ func kexecFailure(name string, err error) error {
 	action := "check that the tree's kernel is an x86_64 bzImage and that the initrd fits in memory"
 	switch {
 	case isSignatureRefusal(err), err == unix.EPERM:
-		action = permissionAction()
+		action = permissionAction(disabledSysctl)
 	case err == unix.ENOMEM:
 		action = "the next stage does not fit in memory; free memory or use a smaller initrd"
 	}
@@ -149,7 +150,7 @@ func kexecLoadFailure(name string, fileErr, loadErr error) error {
 		action = "this kernel was built without kexec (CONFIG_KEXEC, CONFIG_KEXEC_FILE); use homestaker.handover=switchroot"
 	case errors.Is(loadErr, unix.EPERM):
 		// kexec_load is off under lockdown; only a signed file load works.
-		action = permissionAction()
+		action = permissionAction(disabledSysctl)
 	case errors.Is(loadErr, unix.ENOMEM):
 		action = "the next stage does not fit in memory; free memory or use a smaller initrd"
 	case errors.Is(loadErr, errNotLoadable):
