@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -285,17 +286,20 @@ func TestPrepareRefusesFilesystemPast64K(t *testing.T) {
 // own probe and says so.
 func TestPrepareWithoutWipefs(t *testing.T) {
 	needRoot(t)
-	saved := wipefsCommand
-	wipefsCommand = "wipefs-not-installed"
-	defer func() { wipefsCommand = saved }()
+	h := testHost(t)
+	h.wipefs = "wipefs-not-installed"
 	img := newImage(t)
-	code, out, errOut := cli(t, "prepare", img)
+	var outb, errb bytes.Buffer
+	code := run(h, []string{"prepare", img}, &outb, &errb)
+	out, errOut := outb.String(), errb.String()
 	if code != exitCheck || !strings.Contains(errOut, "refusing "+img) || !strings.Contains(errOut, "install util-linux") ||
 		!strings.Contains(errOut, "md RAID at the end") || !strings.Contains(errOut, "--force") {
 		t.Fatalf("prepare without wipefs = %d, %q; want a refusal naming util-linux and --force\n%s", code, errOut, out)
 	}
-	if out := prepareOK(t, "--force", img); !strings.Contains(out, "--force: going on with this program's own probe alone") {
-		t.Errorf("prepare --force without wipefs does not say what it could not see:\n%s", out)
+	outb.Reset()
+	errb.Reset()
+	if code := run(h, []string{"prepare", "--force", img}, &outb, &errb); code != exitOK || !strings.Contains(outb.String()+errb.String(), "--force: going on with this program's own probe alone") {
+		t.Errorf("prepare --force without wipefs = %d, does not say what it could not see:\n%s%s", code, outb.String(), errb.String())
 	}
 }
 

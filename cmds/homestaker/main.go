@@ -30,10 +30,11 @@ type host struct {
 	procCmdline string     // the running kernel's command line, for chainload's console=
 	geteuid     func() int // chainload's check for root
 	passwordTTY string     // where install-next asks for a minisign key's password
+	wipefs      string     // util-linux's wipefs, which prepare asks what the device holds
 }
 
 func thisHost() *host {
-	return &host{procCmdline: "/proc/cmdline", geteuid: os.Geteuid, passwordTTY: "/dev/tty"}
+	return &host{procCmdline: "/proc/cmdline", geteuid: os.Geteuid, passwordTTY: "/dev/tty", wipefs: "wipefs"}
 }
 
 var commands = []command{

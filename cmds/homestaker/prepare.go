@@ -45,6 +45,7 @@ var prepareArgNames = map[string]string{
 // prepareOptions are prepare's flags and argument, checked.
 type prepareOptions struct {
 	device        string
+	wipefs        string // util-linux's wipefs (host.wipefs)
 	force, rotate bool
 	label         string
 	layout        string
@@ -111,11 +112,12 @@ func parsePrepareArgs(args []string, stdout, stderr io.Writer) (*prepareOptions,
 	return o, -1
 }
 
-func runPrepare(_ *host, args []string, stdout, stderr io.Writer) int {
+func runPrepare(h *host, args []string, stdout, stderr io.Writer) int {
 	o, code := parsePrepareArgs(args, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
+	o.wipefs = h.wipefs
 	res, err := prepare(o, stdout)
 	if res != nil {
 		res.print(stdout)
@@ -196,7 +198,7 @@ func prepare(o *prepareOptions, out io.Writer) (res *prepareResult, err error) {
 		return nil, err
 	}
 	size, _ := f.Seek(0, io.SeekEnd)
-	sigs, blind, err := allSignatures(f, o.device)
+	sigs, blind, err := allSignatures(f, o.device, o.wipefs)
 	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", o.device, err)

@@ -18,9 +18,6 @@ import (
 // lists every signature libblkid finds, where blkid -p names one and gives
 // up on two, so prepare asks it and merges the two views.
 
-// wipefsCommand is util-linux's wipefs; a test names one that is missing.
-var wipefsCommand = "wipefs"
-
 // wipefsArgs asks for the columns parseWipefs reads, by name: the default
 // set differs between util-linux versions.
 var wipefsArgs = []string{"--no-act", "--json", "--output", "TYPE,OFFSET,UUID,LABEL,USAGE", "--"}
@@ -31,8 +28,8 @@ const maxWipefsOutput = 1 << 20
 // libblkidSignatures runs wipefs --no-act on device. It writes nothing;
 // it reads the device while prepare holds it open, O_EXCL for a block
 // device, which wipefs --no-act does not ask for.
-func libblkidSignatures(device string) ([]Signature, error) {
-	path, err := exec.LookPath(wipefsCommand)
+func libblkidSignatures(wipefs, device string) ([]Signature, error) {
+	path, err := exec.LookPath(wipefs)
 	if err != nil {
 		return nil, errors.New("wipefs is not installed (Debian's and Fedora's util-linux package), so the signatures only libblkid knows " +
 			"(md RAID at the end of a device, LVM2, LUKS, bcache, ZFS, BitLocker) are not ruled out; install util-linux")
@@ -46,14 +43,14 @@ func libblkidSignatures(device string) ([]Signature, error) {
 		if msg == "" {
 			msg = "no message"
 		}
-		return nil, fmt.Errorf("%s %s %s: %v: %s", wipefsCommand, strings.Join(wipefsArgs, " "), device, err, msg)
+		return nil, fmt.Errorf("%s %s %s: %v: %s", wipefs, strings.Join(wipefsArgs, " "), device, err, msg)
 	}
 	if stdout.cut {
-		return nil, fmt.Errorf("%s %s: more than %d bytes of output", wipefsCommand, device, maxWipefsOutput)
+		return nil, fmt.Errorf("%s %s: more than %d bytes of output", wipefs, device, maxWipefsOutput)
 	}
 	sigs, err := parseWipefs(stdout.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %v (prepare reads the JSON of util-linux 2.31 and later, which lists every magic)", wipefsCommand, device, err)
+		return nil, fmt.Errorf("%s %s: %v (prepare reads the JSON of util-linux 2.31 and later, which lists every magic)", wipefs, device, err)
 	}
 	return sigs, nil
 }
@@ -180,12 +177,12 @@ func sameKind(a, b string) bool {
 // allSignatures is the own probe of f and wipefs's view of device, the
 // same file, merged. blind says why wipefs's view is missing: then sigs
 // are the own probe's alone, which cannot rule out what it does not know.
-func allSignatures(f *os.File, device string) (sigs []Signature, blind, err error) {
+func allSignatures(f *os.File, device, wipefs string) (sigs []Signature, blind, err error) {
 	own, err := DetectSignatures(f)
 	if err != nil {
 		return nil, nil, err
 	}
-	seen, blind := libblkidSignatures(device)
+	seen, blind := libblkidSignatures(wipefs, device)
 	if blind != nil {
 		return own, blind, nil
 	}

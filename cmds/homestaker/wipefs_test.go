@@ -166,7 +166,7 @@ func TestMergeSignatures(t *testing.T) {
 // kind the own probe names: a prepared volume is still the volume, and a
 // FAT or LUKS2 is still one signature however many magics it has.
 func TestWipefsAgreesWithOwnProbe(t *testing.T) {
-	needTool(t, wipefsCommand, "util-linux")
+	needTool(t, "wipefs", "util-linux")
 	for _, tc := range []struct {
 		tool, pkg string
 		args      []string
@@ -200,7 +200,7 @@ func TestWipefsAgreesWithOwnProbe(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			sigs, blind, err := allSignatures(f, img)
+			sigs, blind, err := allSignatures(f, img, "wipefs")
 			if err != nil || blind != nil {
 				t.Fatal(err, blind)
 			}
@@ -219,15 +219,12 @@ func TestWipefsAgreesWithOwnProbe(t *testing.T) {
 }
 
 func TestLibblkidSignaturesErrors(t *testing.T) {
-	needTool(t, wipefsCommand, "util-linux")
-	if _, err := libblkidSignatures(filepath.Join(t.TempDir(), "absent")); err == nil ||
+	needTool(t, "wipefs", "util-linux")
+	if _, err := libblkidSignatures("wipefs", filepath.Join(t.TempDir(), "absent")); err == nil ||
 		!strings.Contains(err.Error(), "wipefs --no-act") || !strings.Contains(err.Error(), "No such file") {
 		t.Errorf("wipefs of a missing file: %v; want the command and its message", err)
 	}
-	saved := wipefsCommand
-	wipefsCommand = "wipefs-not-installed"
-	defer func() { wipefsCommand = saved }()
-	if _, err := libblkidSignatures("/dev/null"); err == nil || !strings.Contains(err.Error(), "install util-linux") {
+	if _, err := libblkidSignatures("wipefs-not-installed", "/dev/null"); err == nil || !strings.Contains(err.Error(), "install util-linux") {
 		t.Errorf("without wipefs: %v; want one naming util-linux", err)
 	}
 }
