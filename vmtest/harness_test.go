@@ -310,15 +310,22 @@ func probeAccel() string {
 	if a := os.Getenv("HOMESTAKER_ACCEL"); a != "" {
 		return a
 	}
+	// TCG runs both vCPUs on one host thread (thread=single): with one
+	// thread per vCPU (MTTCG), a loaded host left a guest vCPU spinning at a
+	// jump-label site the other vCPU had just patched (a soft lockup in
+	// alg_test, so the init never started): a cross-vCPU race of TCG, not
+	// of our code. A kexec'd kernel that once died silently under load was
+	// probably the same.
+	const tcg = "tcg,thread=single"
 	if _, err := os.Stat("/dev/kvm"); err != nil {
-		return "tcg"
+		return tcg
 	}
 	cmd := exec.Command("qemu-system-x86_64", "-accel", "kvm", "-cpu", "host", "-m", "512M", "-nographic", "-no-reboot", "-nic", "none",
 		"-kernel", bench.kernel, "-initrd", bench.stage2, "-append", "console=ttyS0 panic=-1 quiet")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return "tcg"
+		return tcg
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -331,5 +338,5 @@ func probeAccel() string {
 	if strings.Contains(out.String(), "HOMESTAKER-STAGE2 powering off") {
 		return "kvm"
 	}
-	return "tcg"
+	return tcg
 }

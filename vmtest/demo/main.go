@@ -25,7 +25,7 @@ func main() {
 	kernel := flag.String("kernel", "build/vmlinuz", "the kernel")
 	modules := flag.String("modules-dir", "", "the kernel's lib/modules/VERSION, for the stage 2 to mount the volume (default: the test kernel's in .cache)")
 	cli := flag.String("cli", "build/homestaker", "the homestaker CLI, to prepare the demo disk")
-	accel := flag.String("accel", "tcg", "QEMU accelerator")
+	accel := flag.String("accel", "tcg,thread=single", "QEMU accelerator (one host thread for the vCPUs: see vmtest/harness_test.go probeAccel)")
 	appendArgs := flag.String("append", "", "extra kernel command line parameters")
 	flag.Parse()
 	if err := run(*initramfs, *kernel, *modules, *cli, *accel, *appendArgs); err != nil {
