@@ -160,7 +160,10 @@ func TestRefusals(t *testing.T) {
 		{"truncated", good[:offMagic+8], nil, "truncated"},
 		{"label changed, checksum not", mod(func(b []byte) { b[offVolumeName] = 'H' }), ErrChecksum, ""},
 		{"unknown checksum type", mod(func(b []byte) { b[offChecksumType] = 2; fix(b) }), nil, "checksum type 2"},
-		{"journal device", mod(func(b []byte) { le.PutUint32(b[offFeatureInc:], le.Uint32(b[offFeatureInc:])|incompatJournalDev); fix(b) }), ErrJournalDevice, ""},
+		{"journal device", mod(func(b []byte) {
+			le.PutUint32(b[offFeatureInc:], le.Uint32(b[offFeatureInc:])|incompatJournalDev)
+			fix(b)
+		}), ErrJournalDevice, ""},
 		{"block size", mod(func(b []byte) { le.PutUint32(b[offLogBlockSize:], 7); fix(b) }), nil, "64 KiB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
