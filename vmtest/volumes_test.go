@@ -157,8 +157,8 @@ func (v *volume) digest() string {
 func (v *volume) bootFromVolume() string {
 	v.t.Helper()
 	vm := Boot(v.t, bench.initramfs, []string{"homestaker.onfail=poweroff", "homestaker.wg=off"}, Drive(v.path))
-	vm.Expect("[  OK  ] nextstage: volume:/boot/current: bzImage from kexec-boot")
-	out := vm.Expect("HOMESTAKER-STAGE2 powering off")
+	out := vm.Expect("[  OK  ] nextstage: volume:/boot/current: bzImage from kexec-boot")
+	out += vm.Expect("HOMESTAKER-STAGE2 powering off")
 	if err := vm.Wait(); err != nil {
 		v.t.Errorf("VM: %v", err)
 	}
