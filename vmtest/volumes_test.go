@@ -278,3 +278,11 @@ func TestVolumeBtrfsMixed(t *testing.T) {
 		t.Errorf("client data changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
 }
+
+// Two filesystems labelled homestaker of different types (an old ext4
+// disk beside the Btrfs one) are refused naming both, as two Btrfs are.
+func TestVolumeTwoTypesSameLabel(t *testing.T) {
+	b := PrepareDisk(t, WithTunnel...)
+	e := newVolume(t, 64, "mkfs.ext4", []string{"-q"}, func(string) {})
+	bootToBanner(t, "storage", nil, []string{"2 filesystems with that label", "btrfs fsid", "on /dev/vda", "ext4 fsid", "on /dev/vdb", "e2label", "will not guess"}, b.Path, e.path)
+}
