@@ -53,10 +53,11 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 		return nil
 	}
 	// Drivers for the devices present (as udev's coldplug would), plus what
-	// the boot needs that no device asks for: Btrfs, the tunnel's tun, and
+	// the boot needs that no device asks for: the volume's filesystems
+	// (Btrfs, ext4, xfs), the tunnel's tun, and
 	// the disk drivers for devices that appear late (SATA and USB disks
 	// probe asynchronously).
-	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "tun", "sd_mod", "usb_storage", "uas"}, b.moduleParams(), func(format string, args ...any) {})
+	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "ext4", "xfs", "tun", "sd_mod", "usb_storage", "uas"}, b.moduleParams(), func(format string, args ...any) {})
 	// The loader's lines stay off the console, but not a bug's stack.
 	for _, m := range res.Modules {
 		var bug *panics.Error

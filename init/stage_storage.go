@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/homestaker/homestaker-boot/init/english"
@@ -35,6 +36,11 @@ func (b *boot) storage(ctx context.Context, rec *plan.Record) error {
 	if v.Degraded {
 		state = ", DEGRADED"
 	}
-	rec.Summary("%s (%d of %d %s: %s%s) mounted at %s, waited %dms for devices", v.Label, len(v.Devices), v.NumDevices, english.Plural(int(v.NumDevices), "device", "devices"), strings.Join(v.Devices, " "), state, cfg.Mnt, v.WaitedMS)
+	devs := fmt.Sprintf("%d of %d %s: %s%s", len(v.Devices), v.NumDevices, english.Plural(int(v.NumDevices), "device", "devices"), strings.Join(v.Devices, " "), state)
+	if v.Type == storage.FSBtrfs && v.Whole == "" {
+		rec.Summary("%s (%s) mounted at %s, waited %dms for devices", v.Label, devs, cfg.Mnt, v.WaitedMS)
+		return nil
+	}
+	rec.Summary("%s: %s, %s, mounted at %s (%s), waited %dms for devices", v.Label, v.Type, v.Layout(), cfg.Mnt, devs, v.WaitedMS)
 	return nil
 }

@@ -12,14 +12,14 @@ import (
 )
 
 // The default module list: NICs and disks found in home staking servers,
-// virtio for QEMU, Btrfs for the volume and tun for the WireGuard tunnel.
+// virtio for QEMU, Btrfs, ext4 and xfs for the volume and tun for the WireGuard tunnel.
 // Dependencies (modules.dep) and soft dependencies (modules.softdep) are
 // added by the closure.
 var defaultModules = []string{
 	"virtio_rng", "virtio_pci", "virtio_net", "virtio_blk", "virtio_scsi",
 	"e1000", "e1000e", "igb", "igc", "ixgbe", "r8169",
 	"nvme", "ahci", "sd_mod", "usb_storage", "uas", "xhci_pci", "ehci_pci",
-	"btrfs", "tun",
+	"btrfs", "ext4", "xfs", "tun",
 	// Hardware watchdogs: QEMU's, Intel's TCO (through lpc_ich) and AMD's.
 	"i6300esb", "lpc_ich", "iTCO_wdt", "sp5100_tco",
 }

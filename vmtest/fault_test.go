@@ -142,7 +142,7 @@ func TestFaultStorageDiskLate(t *testing.T) {
 	lines := vm.Lines()
 	waitAt, _ := milestone(lines, waitLine)
 	for _, l := range lines {
-		if strings.Contains(l.Text, waitLine) && !strings.Contains(l.Text, `for a Btrfs filesystem labelled "homestaker"`) {
+		if strings.Contains(l.Text, waitLine) && !strings.Contains(l.Text, `for a Btrfs, ext4 or xfs filesystem labelled "homestaker"`) {
 			t.Errorf("the wait line does not say what it waits for: %q", l.Text)
 		}
 	}

@@ -15,8 +15,10 @@ import (
 const (
 	checkSynopsis = "[--json] [--subvols a,b,c] [--wg required|optional|off] PATH"
 	checkAbout    = `Runs the checks the init's secrets stage runs (wg0.conf, the JWT copies, the
-SSH host key, the subvolumes) on PATH, a directory holding the subvolumes: a
-mounted volume's top level, or any tree with secrets/, erigon/, lighthouse/.
+SSH host key, the subvolumes or directories) on PATH, a directory holding
+them: a mounted volume's top level (Btrfs subvolumes, or ext4/xfs/Btrfs
+directories, which it says; a secrets directory open to other users is a
+warning), or any tree with secrets/, erigon/, lighthouse/.
 It prints one line per check, and what to do under a failed one.
 
 exit status: 0 all checks pass (warnings allowed), 1 a check failed,

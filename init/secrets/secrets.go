@@ -18,6 +18,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/jwt"
 	"github.com/homestaker/homestaker-boot/init/report"
+	"github.com/homestaker/homestaker-boot/init/storage"
 	"github.com/homestaker/homestaker-boot/init/volfile"
 	"github.com/homestaker/homestaker-boot/init/wgconf"
 )
@@ -89,18 +90,37 @@ func CheckVolume(root string, o Options) *Result {
 	return r
 }
 
+// checkSubvols checks that every name is there, a subvolume or a plain
+// directory (storage.KindOf, as the storage stage tells them), and that a
+// secrets directory is closed to other users: a directory shares the
+// volume's mount, so its mode is all that keeps them out.
 func checkSubvols(root string, subvols []string) Check {
-	c := Check{Name: "subvolumes", Status: report.OK, Message: strings.Join(subvols, ", ")}
+	c := Check{Name: "subvolumes", Status: report.OK}
 	var missing []string
+	var found []storage.Name
 	for _, s := range subvols {
-		if st, err := os.Stat(filepath.Join(root, s)); err != nil || !st.IsDir() {
+		p := filepath.Join(root, s)
+		k, err := storage.KindOf(p)
+		if err != nil {
 			missing = append(missing, s)
+			continue
 		}
+		found = append(found, storage.Name{Name: s, Kind: k, Path: p})
 	}
 	if len(missing) > 0 {
 		c.Status = report.Failed
-		c.Message = fmt.Sprintf("missing in %s: %s", root, strings.Join(missing, ", "))
-		c.Action = "create them with `btrfs subvolume create` (or `homestaker prepare` on a new disk)"
+		c.Message = fmt.Sprintf("missing in %s (or not a directory): %s", root, strings.Join(missing, ", "))
+		c.Action = "create them with `btrfs subvolume create` on Btrfs or `mkdir` (or `homestaker prepare` on a new disk)"
+		return c
+	}
+	c.Message = fmt.Sprintf("%s (%s)", strings.Join(subvols, ", "), storage.DescribeLayout(found))
+	if n := found[0]; n.Kind == storage.KindDirectory {
+		if st, err := os.Stat(n.Path); err == nil {
+			if w := storage.SecretsModeWarning(n.Path, st.Mode()); w != "" {
+				c.Status = report.Warning
+				c.Message += ": " + w
+			}
+		}
 	}
 	return c
 }

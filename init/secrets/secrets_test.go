@@ -27,8 +27,12 @@ type tree struct {
 
 func newTree(t *testing.T, subvols ...string) *tree {
 	root := t.TempDir()
-	for _, s := range subvols {
-		if err := os.MkdirAll(filepath.Join(root, s), 0o755); err != nil {
+	for i, s := range subvols {
+		mode := os.FileMode(0o755)
+		if i == 0 {
+			mode = 0o700 // the secrets, as `homestaker prepare` makes them
+		}
+		if err := os.Mkdir(filepath.Join(root, s), mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,6 +205,24 @@ func TestMissingSubvolume(t *testing.T) {
 	c := status(CheckVolume(tr.root, opts))["subvolumes"]
 	if c.Status != report.Failed || !strings.Contains(c.Message, "lighthouse") {
 		t.Errorf("subvolumes = %+v", c)
+	}
+}
+
+// A secrets directory (no mount of its own) open to other users, as
+// `mkdir -p /mnt/{secrets,erigon,lighthouse}` leaves it, is warned about;
+// closed, it is fine.
+func TestSecretsDirectoryMode(t *testing.T) {
+	tr := newTree(t, "secrets", "erigon", "lighthouse")
+	c := status(CheckVolume(tr.root, opts))["subvolumes"]
+	if c.Status != report.OK || c.Message != "secrets, erigon, lighthouse (directories)" {
+		t.Errorf("mode 0700: %+v", c)
+	}
+	if err := os.Chmod(filepath.Join(tr.root, "secrets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c = status(CheckVolume(tr.root, opts))["subvolumes"]
+	if c.Status != report.Warning || !strings.Contains(c.Message, "mode 0755") || !strings.Contains(c.Message, "chmod 700") {
+		t.Errorf("mode 0755: %+v", c)
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/homestaker/homestaker-boot/init/btrfs"
 )
 
 // skipped are block devices that never hold the volume: RAM disks, zram,
@@ -15,10 +13,10 @@ import (
 // targets (no udev here to assemble them).
 var skipped = []string{"ram", "zram", "loop", "sr", "fd", "dm-", "nbd"}
 
-// Scan reads the Btrfs superblock of every block device (disks and
-// partitions: NVMe, virtio, SATA, USB) listed in sysfs. Devices without a
-// Btrfs filesystem are left out; unreadable ones are returned in errs so a
-// dying disk is not silent.
+// Scan reads the Btrfs, ext4 and xfs superblocks of every block device
+// (disks and partitions: NVMe, virtio, SATA, USB) listed in sysfs. Devices
+// without one of those filesystems are left out; unreadable ones (and ones
+// with two signatures) are returned in errs so a dying disk is not silent.
 func Scan(sysBlock, devDir string) (devs []Device, seen []string, errs []error) {
 	ents, err := os.ReadDir(sysBlock)
 	if err != nil {
@@ -36,15 +34,15 @@ func Scan(sysBlock, devDir string) (devs []Device, seen []string, errs []error) 
 		}
 		path := filepath.Join(devDir, name)
 		seen = append(seen, path)
-		sb, err := btrfs.ReadDevice(path)
-		if errors.Is(err, btrfs.ErrNotBtrfs) || errors.Is(err, os.ErrNotExist) {
+		d, err := probe(path)
+		if errors.Is(err, errNoFilesystem) || errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		devs = append(devs, Device{Path: path, SB: sb})
+		devs = append(devs, d)
 	}
 	sort.Slice(devs, func(i, j int) bool { return devs[i].Path < devs[j].Path })
 	return devs, seen, errs

@@ -106,7 +106,7 @@ func TestFindWaitingLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := told.get()
-		want := `waiting up to 1m0s for a Btrfs filesystem labelled "homestaker" (or "homestakeros") (block devices: ` + d.dev + `/vda)`
+		want := `waiting up to 1m0s for a Btrfs, ext4 or xfs filesystem labelled "homestaker" (or "homestakeros") (block devices: ` + d.dev + `/vda)`
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("told %q; want once %q", got, want)
 		}
@@ -141,7 +141,7 @@ func TestFindWaitingLine(t *testing.T) {
 		if err == nil {
 			t.Fatal("Find found a volume on no devices")
 		}
-		want := `waiting for a Btrfs filesystem labelled "homestaker" (no block devices yet)`
+		want := `waiting for a Btrfs, ext4 or xfs filesystem labelled "homestaker" (no block devices yet)`
 		if got := told.get(); len(got) != 1 || got[0] != want {
 			t.Errorf("told %q; want once %q", got, want)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 	"unsafe"
@@ -15,8 +14,8 @@ import (
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
-// TopLevel is where the filesystem's top level (subvolid=5) is mounted
-// read-only: the next stage and the boot reports live there.
+// TopLevel is where the filesystem's top level (Btrfs: subvolid=5) is
+// mounted read-only: the next stage and the boot reports live there.
 const TopLevel = "/run/homestaker/volume"
 
 // Options are the storage stage's settings, from the configuration.
@@ -46,6 +45,7 @@ type Mounted struct {
 
 // Volume is what the stage found and mounted.
 type Volume struct {
+	Type       string    `json:"type"` // FSBtrfs, FSExt4 or FSXFS
 	Label      string    `json:"label"`
 	FSID       string    `json:"fsid"`
 	Devices    []string  `json:"devices"`
@@ -53,7 +53,14 @@ type Volume struct {
 	Degraded   bool      `json:"degraded"`
 	Fallback   bool      `json:"fallback_label"`
 	Mounts     []Mounted `json:"mounts"`
-	WaitedMS   int64     `json:"waited_for_devices_ms"`
+	// Names are homestaker.subvols in order, each a subvolume or a
+	// directory; Names[0] holds the secrets.
+	Names []Name `json:"names"`
+	// Whole is where the whole volume is mounted (homestaker.mnt) when
+	// any name is a directory; "" when every name is a subvolume
+	// mounted on its own.
+	Whole    string `json:"whole_mount,omitempty"`
+	WaitedMS int64  `json:"waited_for_devices_ms"`
 }
 
 // defaultSettle is Options.Settle's default: USB and SATA disks probe
@@ -149,7 +156,7 @@ func waiting(ctx context.Context, o Options, fs *Filesystem, seen []string) stri
 
 // wanted names the filesystem Find looks for.
 func wanted(o Options) string {
-	want := fmt.Sprintf("a Btrfs filesystem labelled %q", o.Label)
+	want := fmt.Sprintf("a Btrfs, ext4 or xfs filesystem labelled %q", o.Label)
 	if !o.LabelSet {
 		want += fmt.Sprintf(" (or %q)", FallbackLabel)
 	}
@@ -165,29 +172,41 @@ func notFound(o Options, devs []Device, seen []string) error {
 		found += "; block devices: " + strings.Join(seen, " ")
 	}
 	return report.Fail(want, found,
-		"check that the disk is attached and was formatted with `homestaker prepare` (mkfs.btrfs -L homestaker); a slow disk may need a longer homestaker.timeout.disk=")
+		"check that the disk is attached and was formatted with `homestaker prepare` (mkfs.btrfs -L homestaker, or mkfs.ext4 -L homestaker as HomestakerOS's guide does); a slow disk may need a longer homestaker.timeout.disk=")
 }
 
-// Mount registers the filesystem's members with the kernel and mounts the
-// top level read-only and each subvolume. On error it unmounts what it
-// mounted.
+// Mount mounts the volume and tells what each name of o.Subvols is. On
+// Btrfs it registers the members with the kernel, mounts the top level
+// read-only at TopLevel and each subvolume with subvol= at o.Mnt/NAME; when
+// any name is a plain directory it first mounts the whole volume at o.Mnt
+// (as HomestakerOS's own mount unit does), so the directories are there
+// and the subvolumes are mounted over their places. ext4 and xfs have
+// directories only: the whole volume at o.Mnt, and TopLevel a read-only
+// bind of it. A secrets directory's mode is checked by the secrets stage
+// (secrets.CheckVolume), as `homestaker check` does. On error it unmounts
+// what it mounted.
 func Mount(fs *Filesystem, o Options, rec report.Recorder) (v *Volume, err error) {
-	v = &Volume{Label: fs.Label, FSID: fs.FSID, Devices: fs.Paths(), NumDevices: fs.NumDevices}
-	if !fs.Complete() {
-		missing := fmt.Sprintf("%d of %d member devices (%s)", len(fs.Members), fs.NumDevices, strings.Join(fs.Paths(), ", "))
-		if !o.Degraded {
-			return nil, report.Fail(
-				fmt.Sprintf("all %d member devices of Btrfs %q (fsid %s)", fs.NumDevices, fs.Label, fs.FSID),
-				missing,
-				"reattach the missing disk; to boot from the remaining ones anyway (RAID1 keeps a copy), add homestaker.degraded=ok and replace the disk soon (`btrfs replace`)")
+	v = &Volume{Type: fs.Type, Label: fs.Label, FSID: fs.FSID, Devices: fs.Paths(), NumDevices: fs.NumDevices}
+	if fs.Type == FSBtrfs {
+		if !fs.Complete() {
+			missing := fmt.Sprintf("%d of %d member devices (%s)", len(fs.Members), fs.NumDevices, strings.Join(fs.Paths(), ", "))
+			if !o.Degraded {
+				return nil, report.Fail(
+					fmt.Sprintf("all %d member devices of Btrfs %q (fsid %s)", fs.NumDevices, fs.Label, fs.FSID),
+					missing,
+					"reattach the missing disk; to boot from the remaining ones anyway (RAID1 keeps a copy), add homestaker.degraded=ok and replace the disk soon (`btrfs replace`)")
+			}
+			rec.Warn("mounting %q degraded: %s (homestaker.degraded=ok); replace the missing disk soon", fs.Label, missing)
+			v.Degraded = true
 		}
-		rec.Warn("mounting %q degraded: %s (homestaker.degraded=ok); replace the missing disk soon", fs.Label, missing)
-		v.Degraded = true
-	}
-	for _, p := range fs.Paths() {
-		if err := registerDevice(p); err != nil {
-			return nil, fmt.Errorf("registering %s with the kernel's Btrfs: %v", p, err)
+		for _, p := range fs.Paths() {
+			if err := registerDevice(p); err != nil {
+				return nil, fmt.Errorf("registering %s with the kernel's Btrfs: %v", p, err)
+			}
 		}
+	} else if d := fs.Members[0]; d.Ext4 != nil && (!d.Ext4.Clean || d.Ext4.NeedsRecovery) {
+		// Not an error: the kernel replays the journal at the mount.
+		rec.Printf("ext4 %q was not unmounted cleanly (the last shutdown was not clean); the kernel replays its journal now", fs.Label)
 	}
 	defer func() {
 		if err != nil {
@@ -195,46 +214,112 @@ func Mount(fs *Filesystem, o Options, rec report.Recorder) (v *Volume, err error
 			v = nil
 		}
 	}()
+	if fs.Type == FSBtrfs {
+		err = v.mountBtrfs(fs, o)
+	} else {
+		err = v.mountWhole(fs, o)
+	}
+	return v, err
+}
 
+// mountBtrfs mounts a Btrfs volume: see Mount.
+func (v *Volume) mountBtrfs(fs *Filesystem, o Options) error {
 	dev := fs.Members[0].Path
 	extra := ""
 	if v.Degraded {
 		extra = ",degraded"
 	}
-	if err := v.mount(dev, TopLevel, "", "subvolid=5"+extra, unix.MS_RDONLY|unix.MS_NOATIME|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
-		return v, err
+	if err := v.mount(dev, TopLevel, FSBtrfs, "", "subvolid=5"+extra, unix.MS_RDONLY|unix.MS_NOATIME|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+		return err
 	}
-	for _, name := range o.Subvols {
-		if err := checkSubvol(filepath.Join(TopLevel, name)); err != nil {
-			return v, report.Fail(
-				fmt.Sprintf("subvolume %q on Btrfs %q", name, fs.Label),
-				err.Error(),
-				fmt.Sprintf("create it: mount the volume and run `btrfs subvolume create MOUNTPOINT/%s` (or `homestaker prepare` on a new disk); homestaker.subvols= lists the subvolumes to mount", name))
+	ns, bad := names(TopLevel, o.Mnt, o.Subvols)
+	if len(bad) > 0 {
+		return report.Fail(
+			fmt.Sprintf("subvolumes or directories %s on Btrfs %q", strings.Join(o.Subvols, ", "), fs.Label),
+			strings.Join(bad, "; "),
+			"create them: mount the volume and run `btrfs subvolume create MOUNTPOINT/NAME` or `mkdir MOUNTPOINT/NAME` (or `homestaker prepare` on a new disk); homestaker.subvols= lists the names")
+	}
+	v.Names = ns
+	if DescribeLayout(ns) != "subvolumes" {
+		// The top level, not the default subvolume: the names live there.
+		if err := v.mount(dev, o.Mnt, FSBtrfs, "", "subvolid=5"+extra, unix.MS_NOATIME); err != nil {
+			return err
 		}
+		v.Whole = o.Mnt
 	}
-	for i, name := range o.Subvols {
+	for i, n := range ns {
+		if n.Kind != KindSubvolume {
+			continue
+		}
 		flags := uintptr(unix.MS_NOATIME)
 		if i == 0 {
 			// The secrets subvolume holds keys, never programs.
 			flags |= unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 		}
-		if err := v.mount(dev, filepath.Join(o.Mnt, name), name, "subvol="+name+extra, flags); err != nil {
-			return v, err
+		if err := v.mount(dev, n.Path, FSBtrfs, n.Name, "subvol="+n.Name+extra, flags); err != nil {
+			return err
 		}
 	}
-	return v, nil
+	return nil
 }
 
-func (v *Volume) mount(dev, target, subvol, data string, flags uintptr) error {
+// mountWhole mounts an ext4 or xfs volume at o.Mnt, read-write with
+// noatime as HomestakerOS's mount unit does, and binds it read-only at
+// TopLevel: a second mount of the device itself with other read-only
+// flags is refused by the kernel (one superblock), a bind is not.
+func (v *Volume) mountWhole(fs *Filesystem, o Options) error {
+	dev := fs.Members[0].Path
+	if err := v.mount(dev, o.Mnt, fs.Type, "", "", unix.MS_NOATIME); err != nil {
+		return err
+	}
+	v.Whole = o.Mnt
+	if err := os.MkdirAll(TopLevel, 0o755); err != nil {
+		return fmt.Errorf("mkdir %s: %v", TopLevel, err)
+	}
+	const ro = unix.MS_RDONLY | unix.MS_NOATIME | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount(o.Mnt, TopLevel, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind mount %s on %s: %v", o.Mnt, TopLevel, err)
+	}
+	v.Mounts = append(v.Mounts, Mounted{Target: TopLevel, Options: "ro,bind of " + o.Mnt})
+	if err := unix.Mount("", TopLevel, "", unix.MS_REMOUNT|unix.MS_BIND|ro, ""); err != nil {
+		return fmt.Errorf("remounting %s read-only: %v", TopLevel, err)
+	}
+	ns, bad := names(o.Mnt, o.Mnt, o.Subvols)
+	if len(bad) > 0 {
+		return report.Fail(
+			fmt.Sprintf("directories %s on %s %q", strings.Join(o.Subvols, ", "), fs.Type, fs.Label),
+			strings.Join(bad, "; "),
+			fmt.Sprintf("create them: `mkdir -p %s/{%s}` (the volume is mounted there in the rescue shell), or `homestaker prepare --fs %s` on a new disk; homestaker.subvols= lists the names", o.Mnt, strings.Join(o.Subvols, ","), fs.Type))
+	}
+	v.Names = ns
+	return nil
+}
+
+func (v *Volume) mount(dev, target, fstype, subvol, data string, flags uintptr) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return fmt.Errorf("mkdir %s: %v", target, err)
 	}
-	if err := unix.Mount(dev, target, "btrfs", flags, data); err != nil {
-		return fmt.Errorf("mount %s (%s) on %s: %v", dev, data, target, err)
+	if err := unix.Mount(dev, target, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s (%s %s) on %s: %v", dev, fstype, data, target, err)
 	}
 	v.Mounts = append(v.Mounts, Mounted{Target: target, Subvol: subvol, Options: describe(data, flags)})
 	return nil
 }
+
+// Kind tells what name (of homestaker.subvols) is on the mounted volume;
+// false when it is not one of the names.
+func (v *Volume) Kind(name string) (Kind, bool) {
+	for _, n := range v.Names {
+		if n.Name == name {
+			return n.Kind, true
+		}
+	}
+	return "", false
+}
+
+// Layout says what the names are: "subvolumes", "directories", or for a
+// mix "subvolume erigon, directories secrets lighthouse".
+func (v *Volume) Layout() string { return DescribeLayout(v.Names) }
 
 func describe(data string, flags uintptr) string {
 	opts := []string{"rw"}
@@ -315,22 +400,6 @@ func (v *Volume) Unmount() error {
 	}
 	v.Mounts = left
 	return errors.Join(errs...)
-}
-
-// checkSubvol tells whether dir is a subvolume: its root directory has
-// inode 256 (BTRFS_FIRST_FREE_OBJECTID); a plain directory does not.
-func checkSubvol(dir string) error {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("no %s on the volume's top level", filepath.Base(dir))
-		}
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Ino != 256 {
-		return fmt.Errorf("%s on the volume's top level is a plain directory or file, not a subvolume", filepath.Base(dir))
-	}
-	return nil
 }
 
 // btrfsVolArgs is struct btrfs_ioctl_vol_args.

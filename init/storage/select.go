@@ -1,6 +1,7 @@
-// Package storage is the storage stage: it finds the Btrfs volume by its
-// label among the block devices, registers every member of a multi-device
-// filesystem with the kernel, and mounts the subvolumes.
+// Package storage is the storage stage: it finds the volume (Btrfs, ext4 or
+// xfs) by its label among the block devices, registers every member of a
+// multi-device Btrfs with the kernel, and mounts the subvolumes, or the
+// whole volume when the names are plain directories.
 package storage
 
 import (
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/homestaker/homestaker-boot/init/btrfs"
+	"github.com/homestaker/homestaker-boot/init/ext4"
 	"github.com/homestaker/homestaker-boot/init/report"
 )
 
@@ -17,16 +19,24 @@ import (
 // given and no filesystem has the default label.
 const FallbackLabel = "homestakeros"
 
-// Device is a block device and the Btrfs superblock found on it.
+// Device is a block device and the filesystem superblock found on it.
 type Device struct {
-	Path string // /dev/vda
-	SB   *btrfs.Superblock
+	Path       string // /dev/vda
+	Type       string // FSBtrfs, FSExt4 or FSXFS
+	Label      string
+	UUID       string            // the filesystem's (Btrfs: fsid, the same on every member)
+	DevID      uint64            // Btrfs: this member's number; else 1
+	NumDevices uint64            // Btrfs: members the filesystem has; else 1
+	SB         *btrfs.Superblock // Btrfs only
+	Ext4       *ext4.Superblock  // ext4 only
 }
 
-// Filesystem is one Btrfs filesystem: the members found so far.
+// Filesystem is one filesystem: the members found so far (ext4 and xfs
+// have one).
 type Filesystem struct {
+	Type       string // FSBtrfs, FSExt4 or FSXFS
 	Label      string
-	FSID       string
+	FSID       string // the filesystem UUID
 	NumDevices uint64
 	Members    []Device // sorted by devid
 }
@@ -51,8 +61,8 @@ type Choice struct {
 }
 
 // Choose picks the filesystem to mount from the devices seen so far. It
-// never guesses: two filesystems (two fsids) with the wanted label is an
-// error naming both.
+// never guesses: two filesystems (two fsids, of one type or of two) with
+// the wanted label is an error naming both.
 func Choose(devs []Device, label string, labelSet bool) Choice {
 	byLabel := group(devs)
 	if c := pick(byLabel[label], label); c.FS != nil || c.Err != nil || labelSet {
@@ -63,23 +73,23 @@ func Choose(devs []Device, label string, labelSet bool) Choice {
 	return c
 }
 
-// group gathers members by label and fsid, ignoring a device seen twice
-// (the same devid of the same fsid, as with multipath).
+// group gathers members by label and by type and fsid, ignoring a device
+// seen twice (the same devid of the same fsid, as with multipath).
 func group(devs []Device) map[string]map[string]*Filesystem {
 	out := map[string]map[string]*Filesystem{}
 	for _, d := range devs {
-		fsid := d.SB.FSIDString()
-		if out[d.SB.Label] == nil {
-			out[d.SB.Label] = map[string]*Filesystem{}
+		key := d.Type + " " + d.UUID
+		if out[d.Label] == nil {
+			out[d.Label] = map[string]*Filesystem{}
 		}
-		fs := out[d.SB.Label][fsid]
+		fs := out[d.Label][key]
 		if fs == nil {
-			fs = &Filesystem{Label: d.SB.Label, FSID: fsid, NumDevices: d.SB.NumDevices}
-			out[d.SB.Label][fsid] = fs
+			fs = &Filesystem{Type: d.Type, Label: d.Label, FSID: d.UUID, NumDevices: d.NumDevices}
+			out[d.Label][key] = fs
 		}
 		dup := false
 		for _, m := range fs.Members {
-			if m.SB.DevID == d.SB.DevID {
+			if m.DevID == d.DevID {
 				dup = true
 			}
 		}
@@ -89,7 +99,7 @@ func group(devs []Device) map[string]map[string]*Filesystem {
 	}
 	for _, fss := range out {
 		for _, fs := range fss {
-			sort.Slice(fs.Members, func(i, j int) bool { return fs.Members[i].SB.DevID < fs.Members[j].SB.DevID })
+			sort.Slice(fs.Members, func(i, j int) bool { return fs.Members[i].DevID < fs.Members[j].DevID })
 		}
 	}
 	return out
@@ -110,24 +120,38 @@ func pick(fss map[string]*Filesystem, label string) Choice {
 	}
 	sort.Strings(ids)
 	var found []string
+	relabel := map[string]bool{}
+	var how []string
 	for _, id := range ids {
-		found = append(found, fmt.Sprintf("fsid %s on %s", id, strings.Join(fss[id].Paths(), ", ")))
+		fs := fss[id]
+		found = append(found, fmt.Sprintf("%s fsid %s on %s", fs.Type, fs.FSID, strings.Join(fs.Paths(), ", ")))
+		if !relabel[fs.Type] {
+			relabel[fs.Type] = true
+			how = append(how, relabelCommand[fs.Type])
+		}
 	}
 	return Choice{Err: report.Fail(
-		fmt.Sprintf("one Btrfs filesystem labelled %q", label),
+		fmt.Sprintf("one filesystem labelled %q", label),
 		fmt.Sprintf("%d filesystems with that label: %s", len(fss), strings.Join(found, "; ")),
-		fmt.Sprintf("the init will not guess which holds the chain data: relabel or remove the other one (`btrfs filesystem label DEVICE NEWLABEL`), or boot with homestaker.label= naming a unique label"))}
+		fmt.Sprintf("the init will not guess which holds the chain data: relabel or remove the other one (%s), or boot with homestaker.label= naming a unique label", strings.Join(how, ", ")))}
+}
+
+// relabelCommand says how each type's label is changed.
+var relabelCommand = map[string]string{
+	FSBtrfs: "`btrfs filesystem label DEVICE NEWLABEL`",
+	FSExt4:  "`e2label DEVICE NEWLABEL`",
+	FSXFS:   "`xfs_admin -L NEWLABEL DEVICE`",
 }
 
 // Labels summarises what was seen, for the error when nothing matched.
 func Labels(devs []Device) string {
 	if len(devs) == 0 {
-		return "no Btrfs filesystem on any block device"
+		return "no Btrfs, ext4 or xfs filesystem on any block device"
 	}
 	var s []string
 	for _, d := range devs {
-		s = append(s, fmt.Sprintf("%s: label %q", d.Path, d.SB.Label))
+		s = append(s, fmt.Sprintf("%s: %s label %q", d.Path, d.Type, d.Label))
 	}
 	sort.Strings(s)
-	return "Btrfs filesystems seen: " + strings.Join(s, ", ")
+	return "filesystems seen: " + strings.Join(s, ", ")
 }

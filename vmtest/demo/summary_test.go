@@ -8,7 +8,7 @@ import (
 
 var bootedConsole = `[    1.234] Linux version 6.1.0
 [  OK  ] early: 35 kernel modules loaded (9.44s)
-         storage: waiting up to 15s for a Btrfs filesystem labelled "homestaker"
+         storage: waiting up to 15s for a Btrfs, ext4 or xfs filesystem labelled "homestaker"
 [  OK  ] storage: homestaker (1 of 1 device: /dev/vda) mounted at /mnt, waited 54ms for devices (797ms)
 [ WARN ] nextstage: no SHA256SUMS: the tree is not verified
 [  OK  ] handover: kexec into /next/bzImage (5.71s)
