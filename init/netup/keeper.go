@@ -131,7 +131,7 @@ func (r *run) keep(ctx context.Context, k *kept) {
 		default:
 			how := "renewed with " + k.lease.Server.String()
 			if phase == phaseRebinding {
-				how = "rebound (broadcast)"
+				how = "rebound (broadcast) with " + k.lease.Server.String()
 			}
 			r.took(k, got, how)
 		}
@@ -207,7 +207,10 @@ func (r *run) took(k *kept, got *nclient4.Lease, how string) {
 	if old.Addr != ls.Addr {
 		changed = fmt.Sprintf(" (was %s)", old.Addr)
 	}
-	r.rec.Printf("%s: %s %s%s until %s, renewing at %s", k.name, how, ls.Addr, changed, clock(k.times.Expiry), clock(k.times.T1))
+	if how == "" {
+		how = "leased anew from " + ls.Server.String()
+	}
+	r.rec.Printf("%s: %s%s %s until %s, next renewal at %s", k.name, ls.Addr, changed, how, clock(k.times.Expiry), clock(k.times.T1))
 	r.noteLease(k)
 }
 
@@ -239,7 +242,7 @@ func (r *run) rediscover(ctx context.Context, k *kept) bool {
 		got, err := attempt(ctx, wait, &c, probe, k.mods)
 		if err == nil {
 			k.lease = gone
-			r.took(k, got, "got a new lease:")
+			r.took(k, got, "")
 			return true
 		}
 		if !sleepUntil(ctx, begin.Add(wait)) {
