@@ -87,6 +87,8 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		}
 		b.tunnel = nil
 	}
+	// The next system runs its own DHCP client.
+	b.netw.StopRenewing()
 	b.handOverWatchdog(rec)
 	rec.Fact("report", reportPath)
 	rec.Summary("%s", what)

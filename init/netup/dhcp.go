@@ -20,10 +20,7 @@ func (r *run) dhcp(ctx context.Context, l *linkRun) {
 			c.Close()
 		}
 	}()
-	mods := []dhcpv4.Modifier{dhcpv4.WithRequestedOptions(leaseOptions...)}
-	if h := l.plan.IP.Hostname; h != "" {
-		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(h)))
-	}
+	mods := dhcpMods(l.plan.IP.Hostname)
 	for n := 0; ctx.Err() == nil; n++ {
 		wait := backoff(n)
 		begin := time.Now()
@@ -45,6 +42,16 @@ func (r *run) dhcp(ctx context.Context, l *linkRun) {
 		}
 		t.Stop()
 	}
+}
+
+// dhcpMods are what every request of the link carries: the options
+// asked for and ip='s host name.
+func dhcpMods(hostname string) []dhcpv4.Modifier {
+	mods := []dhcpv4.Modifier{dhcpv4.WithRequestedOptions(leaseOptions...)}
+	if hostname != "" {
+		mods = append(mods, dhcpv4.WithOption(dhcpv4.OptHostName(hostname)))
+	}
+	return mods
 }
 
 // attempt runs one discover/request exchange within wait, opening the

@@ -31,6 +31,8 @@ type State struct {
 	// LeaseAfter is the time from the stage's start to the first address,
 	// for the boot timeline's benchmark.
 	LeaseAfter time.Duration
+
+	keeper *leaseKeeper // renews the leases after the stage (keeper.go)
 }
 
 // Link is one link the stage handled.
@@ -48,6 +50,9 @@ type Options struct {
 	ResolvConf  string // default /etc/resolv.conf
 	SetClock    bool   // step the clock when NTP says it is more than 1s off
 	SysClassNet string // default /sys/class/net
+	// LeaseChanged, if set, is told the report's new lease fact when a
+	// renewal or a new lease changes it, after the stage has ended.
+	LeaseChanged func(key string, fact any)
 
 	// linkStarted, if set, is called first in each link's goroutine; a
 	// test makes it panic for one link.
@@ -72,14 +77,16 @@ type run struct {
 	mu sync.Mutex // guards the fields below: what the first lease or ip= claimed
 	// routesBy is the link whose routes (the default route) are
 	// installed: a static gateway, else the first lease with a router.
-	routesBy string
-	gateway  netip.Addr
-	dns      []netip.Addr
-	search   []string
-	hostname string
-	ntp      []netip.Addr // option 42 of the first lease that has it
-	first    *leaseFact
-	firstAt  time.Duration
+	routesBy   string
+	dnsBy      string // the link whose lease's DNS servers are resolv.conf's
+	gateway    netip.Addr
+	dns        []netip.Addr
+	search     []string
+	hostname   string
+	ntp        []netip.Addr // option 42 of the first lease that has it
+	first      *leaseFact
+	firstTimes leaseTimes
+	firstAt    time.Duration
 }
 
 // Up runs the stage: lo and the NICs up, a carrier, DHCPv4 on all links
@@ -179,6 +186,7 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 		}
 	}
 	if r.first != nil {
+		r.first.setTimes(r.firstTimes)
 		rec.Fact("lease", r.first)
 	}
 	rec.Fact("lease_after_ms", st.LeaseAfter.Milliseconds())
@@ -216,6 +224,7 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 		}
 	}
 	rec.Summary("%s", summarize(runs, st.Gateway, res))
+	st.keeper = r.keepLeases(runs)
 	return st, nil
 }
 
@@ -313,7 +322,7 @@ func (r *run) applyLease(l *linkRun, ls lease, kept *nclient4.Lease) error {
 		r.routesBy, r.gateway = name, ls.gateway()
 	}
 	if len(r.dns) == 0 {
-		r.dns = ls.DNS
+		r.dns, r.dnsBy = ls.DNS, name
 	}
 	if len(r.search) == 0 {
 		r.search = ls.Search
@@ -326,7 +335,7 @@ func (r *run) applyLease(l *linkRun, ls lease, kept *nclient4.Lease) error {
 	}
 	if r.first == nil {
 		f := newLeaseFact(name, &ls, l.after)
-		r.first = &f
+		r.first, r.firstTimes = &f, timesOf(kept.ACK, kept.CreationTime)
 	}
 	r.mu.Unlock()
 	if claim {

@@ -76,7 +76,17 @@ type leaseFact struct {
 	Routes    []string     `json:"routes,omitempty"`
 	MTU       int          `json:"mtu,omitempty"`
 	NTP       []netip.Addr `json:"ntp,omitempty"`
-	After     string       `json:"after"` // from the stage start
+	After     string       `json:"after,omitempty"` // from the stage start
+	// When the lease was obtained, is to be renewed (T1) and rebound
+	// (T2), and ends, in UTC; none for a lease without end.
+	Obtained string `json:"obtained,omitempty"`
+	T1       string `json:"t1,omitempty"`
+	T2       string `json:"t2,omitempty"`
+	Expires  string `json:"expires,omitempty"`
+}
+
+func (f *leaseFact) setTimes(lt leaseTimes) {
+	f.Obtained, f.T1, f.T2, f.Expires = wallTime(lt.Obtained), wallTime(lt.T1), wallTime(lt.T2), wallTime(lt.Expiry)
 }
 
 func newLeaseFact(link string, l *lease, after time.Duration) leaseFact {

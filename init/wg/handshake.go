@@ -43,6 +43,8 @@ func (t *Tunnel) Status() ([]PeerStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.epMu.Lock()
+	defer t.epMu.Unlock()
 	return peerStatus(t.conf, t.endpoints, st, time.Now()), nil
 }
 
@@ -95,7 +97,10 @@ func (t *Tunnel) WaitHandshake(ctx context.Context) ([]PeerStatus, error) {
 			continue
 		}
 		waitFor = append(waitFor, p.PublicKey)
-		if t.endpoints[p.PublicKey].Addr.IsValid() {
+		t.epMu.Lock()
+		ok := t.endpoints[p.PublicKey].Addr.IsValid()
+		t.epMu.Unlock()
+		if ok {
 			resolved = append(resolved, p.PublicKey)
 		}
 	}

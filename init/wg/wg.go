@@ -42,6 +42,9 @@ type Options struct {
 	GatewayLink string
 	// Resolve resolves endpoint host names; nil is net.DefaultResolver.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Reresolve says when endpoint host names are resolved again after
+	// Up (reresolve.go); zero is wireguard-tools' reresolve-dns.
+	Reresolve Reresolve
 
 	// Set by tests: the TUN clone device ("" is tunDevice) and the wait
 	// between attempts to resolve an endpoint (zero is wg(8)'s).
@@ -55,6 +58,7 @@ type Tunnel struct {
 	dev       *device.Device
 	rec       report.Recorder
 	log       *deviceLog
+	epMu      sync.Mutex              // guards endpoints and hostRoutes once Up has returned
 	endpoints map[wgconf.Key]endpoint // configured endpoints, resolved or not
 	began     time.Time               // Up was called: the stage's timeout runs from about here
 	upAt      time.Time               // the device went up: handshake times count from here
@@ -63,6 +67,12 @@ type Tunnel struct {
 	// interface's own addresses and routes go with it.
 	hostRoutes []Route
 	resolv     *resolvConfChange
+	// The underlying gateway the host routes go through, and whether Up
+	// installed the routes, for an endpoint that moves.
+	gw        netip.Addr
+	gwLink    string
+	routed    bool
+	stopWatch func() // ends the endpoint watch; nil when none runs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -116,6 +126,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder
 	if err != nil {
 		return fail(fmt.Errorf("routes for %s: %v", conf.Name, err))
 	}
+	t.gw, t.gwLink, t.routed = gw, gwLink, true
 	for _, r := range routes {
 		added, err := addRoute(r, conf.Name)
 		if err != nil {
@@ -156,6 +167,7 @@ func Up(ctx context.Context, conf *wgconf.Config, o Options, rec report.Recorder
 		DNS:        addrStrings(ifc.DNS),
 	})
 	t.rec.Summary("%s %s up, waiting for a handshake", conf.Name, joinPrefixes(ifc.Addresses))
+	t.startWatch(o)
 	return t, nil
 }
 
@@ -232,6 +244,9 @@ func (t *Tunnel) resolvedEndpoints() (map[wgconf.Key]netip.AddrPort, error) {
 func (t *Tunnel) Close() error {
 	t.closeOnce.Do(func() {
 		var errs []string
+		if t.stopWatch != nil {
+			t.stopWatch()
+		}
 		if t.dev != nil {
 			// Closing the TUN removes the interface, its addresses and
 			// its routes.
