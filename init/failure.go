@@ -252,6 +252,10 @@ func (b *boot) rescueGreeting() string {
 			sb.WriteString("\n")
 		}
 	}
+	if b.tunnel != nil {
+		st, err := b.tunnel.Status()
+		sb.WriteString(tunnelState(b.tunnel.Name(), st, err))
+	}
 	sb.WriteString("fix the cause, then `homestaker retry` runs the boot again from the stage that failed.\n")
 	return sb.String()
 }
