@@ -1,6 +1,7 @@
 // Package rescue is the SSH server a failed boot offers on the WireGuard
 // tunnel's addresses, so that an operator who can reach the node only
-// through the VPN can log in, read the report and fix the node.
+// through the VPN can log in, read the report, copy files in with scp or
+// sftp and fix the node.
 package rescue
 
 import (
