@@ -33,6 +33,9 @@ func TestRescueOpenSSHScpSftpRetry(t *testing.T) {
 	before := d.DataDigest("lighthouse/jwt.hex")
 	jwt := d.ReadFile("erigon/jwt.hex") // the copy that is right
 	d.Remove("lighthouse/jwt.hex")
+	// The tree the node booted last (this boot takes the stage 2 from the
+	// initramfs, homestaker.next).
+	d.WriteFile("boot/current/kexec-boot", "the old tree\n", 0o755)
 	op := newOpenSSH(t, d, forwardToRescue(t, peer))
 
 	local := filepath.Join(op.dir, "jwt.hex")
@@ -62,8 +65,11 @@ func TestRescueOpenSSHScpSftpRetry(t *testing.T) {
 	if out, err := op.run("scp", "-r", tree, "root@"+op.host+":/run/homestaker/volume/boot/new"); err != nil {
 		t.Fatalf("scp -r of a tree: %v\n%s", err, out)
 	}
+	if out, err := op.run("ssh", "root@"+op.host, "cd /run/homestaker/volume/boot && rm -rf previous && mv current previous && mv new current"); err != nil {
+		t.Fatalf("moving the new tree in: %v\n%s", err, out)
+	}
 	batch := filepath.Join(op.dir, "batch")
-	writeLocal(t, batch, "ls -l /mnt/lighthouse\nls /run/homestaker/volume/boot/new/modules\n")
+	writeLocal(t, batch, "ls -l /mnt/lighthouse\nls /run/homestaker/volume/boot/current/modules\n")
 	out, err := op.run("sftp", "-b", batch, "root@"+op.host)
 	if err != nil {
 		t.Fatalf("sftp -b: %v\n%s", err, out)
@@ -124,8 +130,8 @@ func TestRescueOpenSSHScpSftpRetry(t *testing.T) {
 	if d.ReadFile("lighthouse/jwt.hex") != jwt {
 		t.Error("the jwt.hex on the volume is not the one scp copied")
 	}
-	if d.ReadFile("boot/new/modules/note.txt") != "a nested file\n" {
-		t.Error("the tree scp -r copied is not on the volume")
+	if d.ReadFile("boot/current/modules/note.txt") != "a nested file\n" || d.ReadFile("boot/previous/kexec-boot") != "the old tree\n" {
+		t.Error("the tree scp -r copied is not the volume's current one, or the old one is not the previous")
 	}
 	d.AssertDataUnchanged(before, "lighthouse/jwt.hex")
 	var console strings.Builder
