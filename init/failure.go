@@ -205,6 +205,7 @@ func (b *boot) startRescue() string {
 		HostKey:        hostKey,
 		AuthorizedKeys: []string{filepath.Join(secretsDir, "ssh", "authorized_keys"), builtinAuthorizedKeys},
 		Shell:          []string{onfail.ShellPath()},
+		SFTPServer:     []string{"/bin/homestaker", sftpServerCommand},
 		Env:            onfail.ShellEnv,
 		Greeting:       b.rescueGreeting,
 		Log: func(format string, args ...any) {

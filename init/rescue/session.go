@@ -69,11 +69,11 @@ type session struct {
 	// process in a PTY.
 	drain func()
 
-	mu     sync.Mutex // guards master, cmd, sftp and exited
-	master *os.File   // the PTY's master side while a shell runs in one
-	cmd    *exec.Cmd  // set once started
-	sftp   bool       // the session serves SFTP (or refused legacy scp) instead
-	exited bool       // cmd has been waited for
+	mu      sync.Mutex // guards master, cmd, refused and exited
+	master  *os.File   // the PTY's master side while a shell runs in one
+	cmd     *exec.Cmd  // set once started
+	refused bool       // the session answered legacy scp with a refusal
+	exited  bool       // cmd has been waited for
 }
 
 // ptyRequest is the payload of "pty-req" (RFC 4254 6.2).
@@ -212,7 +212,7 @@ func (ss *session) setenv(payload []byte) bool {
 func (ss *session) started() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.cmd != nil || ss.sftp
+	return ss.cmd != nil || ss.refused
 }
 
 // signal delivers a client's "signal" request (a name without SIG) to

@@ -3,8 +3,10 @@ package rescue
 import (
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -15,65 +17,83 @@ import (
 // initramfs (HOME=/), where shells and commands start too.
 const sftpDir = "/"
 
+// ServeSFTP serves one SFTP session on r and w with pkg/sftp, with this
+// process's (root's) view of the filesystem, until the client ends it. It
+// is the body of the program Options.SFTPServer names (the init runs
+// itself as `homestaker sftp-server`): pkg/sftp starts goroutines of its
+// own, and a bug in one of them must end that session's process, not PID
+// 1. Its errors never quote what went through.
+func ServeSFTP(r io.Reader, w io.WriteCloser) error {
+	srv, err := sftp.NewServer(struct {
+		io.Reader
+		io.WriteCloser
+	}{r, w}, sftp.WithServerWorkingDirectory(sftpDir))
+	if err != nil {
+		return err
+	}
+	return srv.Serve()
+}
+
 // subsystem starts the "subsystem" request's server. Only "sftp" is
-// offered: OpenSSH's sftp and, since 9.0, its scp speak it. It is served
-// in this process by pkg/sftp, with the init's (root's) view of the
-// filesystem, as OpenSSH's internal-sftp would serve root.
+// offered: OpenSSH's sftp and, since 9.0, its scp speak it. It runs
+// Options.SFTPServer, as sshd runs its sftp-server, in a process of its
+// own with the init's (root's) view of the filesystem.
 func (ss *session) subsystem(payload []byte) bool {
 	var req struct{ Name string }
 	if ssh.Unmarshal(payload, &req) != nil {
 		return false
 	}
-	if req.Name != "sftp" {
+	switch {
+	case req.Name != "sftp":
 		ss.s.o.Log("rescue ssh: %s: subsystem %q refused, only sftp is offered", ss.who, req.Name)
 		return false
-	}
-	if ss.started() {
+	case len(ss.s.o.SFTPServer) == 0:
+		ss.s.o.Log("rescue ssh: %s: subsystem sftp refused, no SFTP server program is set", ss.who)
+		return false
+	case ss.started():
 		return false
 	}
-	ss.mu.Lock()
-	ss.sftp = true
-	ss.mu.Unlock()
-	counted := &countingChannel{Channel: ss.ch}
-	srv, err := sftp.NewServer(counted, sftp.WithServerWorkingDirectory(sftpDir))
+	argv := ss.s.o.SFTPServer
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = ss.environ()
+	cmd.Dir = sftpDir
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		ss.s.o.Log("rescue ssh: %s: starting the sftp server: %v", ss.who, err)
+		return false
+	}
+	// The key says who it was; what went through is counted, never shown.
+	var in, out atomic.Int64
+	cmd.Stdout = &countingWriter{w: ss.ch, n: &out}
+	cmd.Stderr = ss.ch.Stderr()
+	cmd.WaitDelay = outputGrace
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := ss.start(cmd, nil); err != nil {
+		ss.s.o.Log("rescue ssh: %s: starting the SFTP server %s: %v", ss.who, argv[0], err)
 		return false
 	}
 	began := time.Now()
-	// The key says who it was; what went through is counted, never shown.
 	ss.s.o.Log("rescue ssh: %s: sftp session started (%s)", ss.who, ss.key)
+	ss.spawn("copying the client's input to the SFTP server", func() {
+		_, _ = io.Copy(&countingWriter{w: stdin, n: &in}, ss.ch)
+		_ = stdin.Close()
+	})
 	ss.waiter = func() {
-		err := srv.Serve()
-		status := uint32(0)
-		how := "ended"
-		if err != nil {
-			status, how = 1, fmt.Sprintf("failed (%v)", err)
-		}
-		ss.s.o.Log("rescue ssh: %s: sftp session %s after %s: %s received, %s sent", ss.who, how,
-			time.Since(began).Round(time.Second), byteCount(counted.in.Load()), byteCount(counted.out.Load()))
-		_ = ss.ch.CloseWrite()
-		_, _ = ss.ch.SendRequest("exit-status", false, ssh.Marshal(&struct{ Status uint32 }{status}))
-		_ = ss.ch.Close()
+		ss.finish(cmd)
+		ss.s.o.Log("rescue ssh: %s: sftp session ended (%s) after %s: %s received, %s sent", ss.who, describeExit(cmd),
+			time.Since(began).Round(time.Second), byteCount(in.Load()), byteCount(out.Load()))
 	}
 	return true
 }
 
-// countingChannel counts the bytes of an SFTP session for its log line.
-type countingChannel struct {
-	ssh.Channel
-	in, out atomic.Int64
+// countingWriter counts the bytes of an SFTP session for its log line.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
 }
 
-func (c *countingChannel) Read(p []byte) (int, error) {
-	n, err := c.Channel.Read(p)
-	c.in.Add(int64(n))
-	return n, err
-}
-
-func (c *countingChannel) Write(p []byte) (int, error) {
-	n, err := c.Channel.Write(p)
-	c.out.Add(int64(n))
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -112,14 +132,16 @@ func legacySCP(command string) bool {
 const legacySCPRefusal = "\x01this rescue server speaks SFTP only, not the legacy scp protocol: run scp without -O (OpenSSH 9.0 and later use SFTP), or use sftp\n"
 
 // refuseLegacySCP answers the legacy scp protocol with an error the
-// client shows, instead of a shell's "scp: not found": the initramfs has
-// no scp program, and u-root's does not truncate a file it overwrites.
+// client shows, instead of a shell's "scp: not found". The initramfs has
+// no scp program: u-root's (cmds/core/scp) copies single files only and
+// does not truncate a file it overwrites, which would leave the tail of a
+// longer broken jwt.hex behind the fixed one.
 func (ss *session) refuseLegacySCP() bool {
 	if ss.started() {
 		return false
 	}
 	ss.mu.Lock()
-	ss.sftp = true // the session's one use
+	ss.refused = true
 	ss.mu.Unlock()
 	ss.s.o.Log("rescue ssh: %s: legacy scp (scp -O) refused, SFTP only (%s)", ss.who, ss.key)
 	ss.waiter = func() {

@@ -3,16 +3,34 @@ package rescue
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
+
+// TestMain is also the SFTP server program of the tests' rescue servers
+// (Options.SFTPServer), as the init is in the initramfs.
+func TestMain(m *testing.M) {
+	if os.Getenv(sftpServerEnv) == "1" {
+		if err := ServeSFTP(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "sftp server: %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const sftpServerEnv = "HOMESTAKER_RESCUE_TEST_SFTP_SERVER"
 
 // sftpClient opens the sftp subsystem over a logged-in connection, as
 // OpenSSH's sftp and scp (9.0 and later) do.
@@ -88,7 +106,7 @@ func TestSFTPCopiesInAndLists(t *testing.T) {
 	}
 	c.Close()
 
-	n.waitLog(t, "sftp session ended after")
+	n.waitLog(t, "sftp session ended (exit status 0) after")
 	log := n.logText()
 	fp := ssh.FingerprintSHA256(n.operator.PublicKey())
 	if !strings.Contains(log, "sftp session started (ssh-ed25519 "+fp+")") {
@@ -116,6 +134,43 @@ func TestSFTPSessionRunsNothingElse(t *testing.T) {
 	ok, err = s.SendRequest("subsystem", true, ssh.Marshal(&struct{ Name string }{"sftp"}))
 	if err != nil || ok {
 		t.Errorf("a second sftp subsystem in one session: %v, %v; want refused", ok, err)
+	}
+}
+
+// Without an SFTP server program the subsystem is refused, and says so.
+func TestSFTPRefusedWithoutAServerProgram(t *testing.T) {
+	n := startNode(t, func(o *Options) { o.SFTPServer = nil })
+	if err := n.session(t).RequestSubsystem("sftp"); err == nil {
+		t.Error("the sftp subsystem started without a server program")
+	}
+	n.waitLog(t, "no SFTP server program is set")
+}
+
+// A crash of the SFTP server program ends that session only: the next
+// one works. (pkg/sftp runs goroutines of its own, which no recover in
+// the init could catch; that is why it runs in a process of its own.)
+func TestSFTPServerCrashEndsOnlyItsSession(t *testing.T) {
+	n := startNode(t, nil)
+	c := n.sftpClient(t)
+	if _, err := c.Getwd(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	out, err := exec.Command("pgrep", "-f", "-P", fmt.Sprint(os.Getpid()), os.Args[0]).Output()
+	if _, perr := fmt.Sscan(string(out), &pid); err != nil || perr != nil {
+		t.Fatalf("finding the SFTP server process: %v, %q", err, out)
+	}
+	// A fault the Go runtime does not recover from: it dies as from a
+	// panic in any goroutine, with exit status 2.
+	if err := syscall.Kill(pid, syscall.SIGSEGV); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stat("/"); err == nil {
+		t.Error("the session answers after its server crashed")
+	}
+	n.waitLog(t, "sftp session ended (exit status 2)")
+	if _, err := n.sftpClient(t).Stat("/"); err != nil {
+		t.Errorf("a new sftp session after the crash: %v", err)
 	}
 }
 
