@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +42,23 @@ func TestTunnelState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Whatever the file and the resolver hold, the greeting gets one line per
+// peer and no control character a terminal would act on.
+func FuzzTunnelState(f *testing.F) {
+	f.Add("vpn.example.org:51820", "lookup vpn.example.org: no such host", "")
+	f.Add("evil\x1b[2J:1", "no\nsuch", "192.0.2.1:51820")
+	f.Fuzz(func(t *testing.T, configured, resolveErr, endpoint string) {
+		got := tunnelState("wg0", []wg.PeerStatus{{PublicKey: "q1/ZzYl7lsIVpQl+8ncSJDEh0bTYQ8lVXbQVQsLZ/nk=", Configured: configured, ResolveError: resolveErr, Endpoint: endpoint}}, nil)
+		if !strings.HasPrefix(got, "tunnel wg0: ") || strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "\n") {
+			t.Fatalf("not one line: %q", got)
+		}
+		for _, r := range strings.TrimSuffix(got, "\n") {
+			// A tab is kept, as console.Escape keeps it.
+			if (r < 0x20 && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+				t.Fatalf("control character %U in %q", r, got)
+			}
+		}
+	})
 }
