@@ -205,6 +205,7 @@ func (b *boot) startRescue() string {
 		HostKey:        hostKey,
 		AuthorizedKeys: []string{filepath.Join(secretsDir, "ssh", "authorized_keys"), builtinAuthorizedKeys},
 		Shell:          []string{onfail.ShellPath()},
+		SFTPServer:     []string{"/bin/homestaker", sftpServerCommand},
 		Env:            onfail.ShellEnv,
 		Greeting:       b.rescueGreeting,
 		Log: func(format string, args ...any) {
@@ -251,6 +252,10 @@ func (b *boot) rescueGreeting() string {
 		if strings.HasSuffix(line, "\n") {
 			sb.WriteString("\n")
 		}
+	}
+	if b.tunnel != nil {
+		st, err := b.tunnel.Status()
+		sb.WriteString(tunnelState(b.tunnel.Name(), st, err))
 	}
 	sb.WriteString("fix the cause, then `homestaker retry` runs the boot again from the stage that failed.\n")
 	return sb.String()

@@ -131,6 +131,9 @@ func cli(args []string) int {
 	if len(args) == 1 && args[0] == "retry" {
 		return control.Retry(control.Socket, os.Stdout)
 	}
+	if len(args) == 1 && args[0] == sftpServerCommand {
+		return sftpServer()
+	}
 	fmt.Fprintf(os.Stderr, "usage: homestaker retry\n\nIn the rescue shell of a stopped boot: runs the boot again from the stage\nthat failed, after the cause was fixed, and shows its progress.\n(The operator's homestaker CLI with prepare, check, install-next and\nchainload runs on the fallback Linux, not here.)\n")
 	if len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
 		return 0

@@ -1,6 +1,7 @@
 // Package rescue is the SSH server a failed boot offers on the WireGuard
 // tunnel's addresses, so that an operator who can reach the node only
-// through the VPN can log in, read the report and fix the node.
+// through the VPN can log in, read the report, copy files in with scp or
+// sftp and fix the node.
 package rescue
 
 import (
@@ -42,6 +43,10 @@ type Options struct {
 	// Shell is the argv of the interactive shell; Shell[0] -c CMD runs
 	// an exec request.
 	Shell []string
+	// SFTPServer, if set, is the argv of the program that serves the
+	// "sftp" subsystem on its standard input and output (ServeSFTP's
+	// caller); without it the subsystem is refused.
+	SFTPServer []string
 	// Env is the environment of shells and commands.
 	Env []string
 	// Greeting, if set, is called per session and its text written

@@ -88,7 +88,8 @@ func startNode(t *testing.T, edit func(*Options)) *node {
 		HostKey:        filepath.Join(n.dir, "ssh_host_ed25519_key"),
 		AuthorizedKeys: []string{filepath.Join(n.dir, "authorized_keys"), filepath.Join(n.dir, "missing")},
 		Shell:          []string{"/bin/sh"},
-		Env:            []string{"PATH=/usr/bin:/bin", "HOME=/"},
+		SFTPServer:     []string{os.Args[0]},
+		Env:            []string{"PATH=/usr/bin:/bin", "HOME=/", sftpServerEnv + "=1"},
 		Greeting:       func() string { return greeting },
 		Log:            n.logf,
 		OnLogin:        func() { n.logf("test: login %d", n.logins.Add(1)) },
@@ -515,8 +516,8 @@ func TestRefusesOtherChannelsAndSubsystems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestSubsystem("sftp"); err == nil {
-		t.Error("the sftp subsystem was started")
+	if err := s.RequestSubsystem("netconf"); err == nil {
+		t.Error("a subsystem other than sftp was started")
 	}
 }
 

@@ -43,7 +43,8 @@ func (s *Server) handle(c net.Conn, authenticated func()) {
 			continue
 		}
 		noPTY := conn.Permissions.Extensions[noPTYExtension] != ""
-		wg.Go(func() { s.session(ch, creqs, who, noPTY) })
+		key := conn.Permissions.Extensions["key"]
+		wg.Go(func() { s.session(ch, creqs, who, key, noPTY) })
 	}
 	wg.Wait()
 	s.o.Log("rescue ssh: %s: connection closed", who)
@@ -54,6 +55,7 @@ type session struct {
 	s     *Server
 	ch    ssh.Channel
 	who   string
+	key   string   // the login's key, type and fingerprint, for the log
 	noPTY bool     // the key's line says no-pty or restrict
 	env   []string // from env requests
 	pty   *ptyRequest
@@ -67,10 +69,11 @@ type session struct {
 	// process in a PTY.
 	drain func()
 
-	mu     sync.Mutex // guards master, cmd and exited
-	master *os.File   // the PTY's master side while a shell runs in one
-	cmd    *exec.Cmd  // set once started
-	exited bool       // cmd has been waited for
+	mu      sync.Mutex // guards master, cmd, refused and exited
+	master  *os.File   // the PTY's master side while a shell runs in one
+	cmd     *exec.Cmd  // set once started
+	refused bool       // the session answered legacy scp with a refusal
+	exited  bool       // cmd has been waited for
 }
 
 // ptyRequest is the payload of "pty-req" (RFC 4254 6.2).
@@ -90,8 +93,8 @@ type windowChange struct {
 // session serves ch's requests; when the client closes the channel, or
 // the connection goes, the process group is killed. A bug in serving the
 // session ends it, not the server.
-func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request, who string, noPTY bool) {
-	ss := &session{s: s, ch: ch, who: who, noPTY: noPTY}
+func (s *Server) session(ch ssh.Channel, reqs <-chan *ssh.Request, who, key string, noPTY bool) {
+	ss := &session{s: s, ch: ch, who: who, key: key, noPTY: noPTY}
 	if err := panics.Run("a rescue ssh session of "+who, s.o.Log, func() { ss.serve(reqs) }); err != nil {
 		_, _ = fmt.Fprintf(ch.Stderr(), "rescue ssh: %v; this session ends (the node's console has the details)\r\n", err)
 		ss.end()
@@ -164,12 +167,18 @@ func (ss *session) request(req *ssh.Request) bool {
 		if ssh.Unmarshal(req.Payload, &e) != nil {
 			return false
 		}
+		if legacySCP(e.Command) {
+			return ss.refuseLegacySCP()
+		}
 		return ss.run([]string{ss.s.o.Shell[0], "-c", e.Command}, "command")
+	case "subsystem":
+		return ss.subsystem(req.Payload)
 	case "signal":
 		var sig struct{ Signal string }
 		return ssh.Unmarshal(req.Payload, &sig) == nil && ss.signal(sig.Signal)
 	}
-	// subsystem (sftp), x11-req, auth-agent-req@openssh.com and the rest.
+	// x11-req, auth-agent-req@openssh.com and the rest: refused, as
+	// forwardings are (see handle).
 	return false
 }
 
@@ -203,7 +212,7 @@ func (ss *session) setenv(payload []byte) bool {
 func (ss *session) started() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.cmd != nil
+	return ss.cmd != nil || ss.refused
 }
 
 // signal delivers a client's "signal" request (a name without SIG) to
