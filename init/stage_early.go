@@ -57,7 +57,11 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 	// (Btrfs, ext4, xfs), the tunnel's tun, and
 	// the disk drivers for devices that appear late (SATA and USB disks
 	// probe asynchronously).
-	res, err := kmod.Coldplug(ctx, dir, []string{"btrfs", "ext4", "xfs", "tun", "sd_mod", "usb_storage", "uas"}, b.moduleParams(), func(format string, args ...any) {})
+	always := []string{"btrfs", "ext4", "xfs", "tun", "sd_mod", "usb_storage", "uas"}
+	if len(b.cfg.VLANs) > 0 {
+		always = append(always, "8021q") // for vlan=; no device asks for it
+	}
+	res, err := kmod.Coldplug(ctx, dir, always, b.moduleParams(), func(format string, args ...any) {})
 	// The loader's lines stay off the console, but not a bug's stack.
 	for _, m := range res.Modules {
 		var bug *panics.Error

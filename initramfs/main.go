@@ -20,6 +20,7 @@ var defaultModules = []string{
 	"e1000", "e1000e", "igb", "igc", "ixgbe", "r8169",
 	"nvme", "ahci", "sd_mod", "usb_storage", "uas", "xhci_pci", "ehci_pci",
 	"btrfs", "ext4", "xfs", "tun",
+	"8021q", // vlan=
 	// Hardware watchdogs: QEMU's, Intel's TCO (through lpc_ich) and AMD's.
 	"i6300esb", "lpc_ich", "iTCO_wdt", "sp5100_tco",
 }

@@ -21,6 +21,8 @@ type Config struct {
 	Mnt      string // homestaker.mnt: absolute clean path where subvolumes are mounted
 	Subvols  []string
 	IP       []IPConfig // every ip=, at most one per device
+	IfNames  []IfName   // every ifname=, one per name and MAC
+	VLANs    []VLAN     // every vlan=, one per name
 	WG       WGMode
 	Next     []Source
 	Verify   VerifyMode // VerifyAuto: signature when a trusted key is built in, else checksum
@@ -188,6 +190,8 @@ type parser struct {
 	problems    []Problem
 	strict      bool // the defaults file: foreign keys are reported
 	ipSeen      bool
+	ifnameSeen  bool
+	vlanSeen    bool
 	consoleSeen bool
 }
 
@@ -199,6 +203,10 @@ func (p *parser) apply(prm Param) {
 	switch {
 	case prm.Key == "ip":
 		p.applyIP(prm)
+	case prm.Key == "ifname":
+		p.applyIfName(prm)
+	case prm.Key == "vlan":
+		p.applyVLAN(prm)
 	case prm.Key == "console":
 		// The kernel owns console=; an empty one is its business, not worth
 		// failing the boot over, and there is nothing to carry over.

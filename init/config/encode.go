@@ -37,6 +37,12 @@ func Encode(cfg Config) string {
 			add("ip", ipString(c))
 		}
 	}
+	for _, n := range cfg.IfNames {
+		add("ifname", n.String())
+	}
+	for _, v := range cfg.VLANs {
+		add("vlan", v.String())
+	}
 	if cfg.WG != d.WG {
 		add("homestaker.wg", cfg.WG.String())
 	}

@@ -13,6 +13,7 @@ var fuzzSeeds = []string{
 	`homestaker.label="a b" -- homestaker.wg=off`,
 	"ip=10.0.0.2::10.0.0.1:255.255.255.0:node1:eth0:none:1.1.1.1:9.9.9.9:10.0.0.1 ip=eth1:dhcp:9000:52:54:00:12:34:56",
 	"ip=[2001:db8::2]::[2001:db8::1]:64::eth0:none ip=off ip=eth0:auto6",
+	"ifname=lan0:52:54:00:12:34:56 vlan=vlan5:lan0 vlan=lan0.0007:lan0 ip=vlan5:dhcp",
 	"homestaker.next=volume:/boot/current,https://h/x,initramfs:/n homestaker.onfail=reboot:60",
 	"homestaker.ntp=pool.ntp.org,[::1] homestaker.watchdog=off homestaker.report=/r console=ttyS0",
 	"homestaker.lable=x homestaker.timeout.net=5 homestaker.tries=0 homestaker.degraded",
@@ -74,6 +75,46 @@ func FuzzParseIP(f *testing.F) {
 		again.Raw = c.Raw
 		if !reflect.DeepEqual(again, c) {
 			t.Fatalf("formatIP = %q parses to\n%+v\nwant\n%+v", s, again, c)
+		}
+	})
+}
+
+func FuzzParseIfName(f *testing.F) {
+	for _, s := range []string{"lan0:52:54:00:12:34:56", "lan0:52-54-00-12-34-56", ":", "lan0", "a:b:c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		n, err := ParseIfName(value)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), fmt.Sprintf("ifname=%q: ", value)) {
+				t.Fatalf("error %q does not quote the value", err)
+			}
+			return
+		}
+		again, err := ParseIfName(n.String())
+		if err != nil || !reflect.DeepEqual(again, n) {
+			t.Fatalf("String = %q parses to %+v, %v; want %+v", n.String(), again, err, n)
+		}
+	})
+}
+
+func FuzzParseVLAN(f *testing.F) {
+	for _, s := range []string{"vlan5:eth0", "vlan0005:eth0", "eth0.5:eth0", "eth0.0005:eth0", "vlan0:eth0", "x.4095:y", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		v, err := ParseVLAN(value)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), fmt.Sprintf("vlan=%q: ", value)) {
+				t.Fatalf("error %q does not quote the value", err)
+			}
+			return
+		}
+		if v.ID < 1 || v.ID > 4094 || v.Name == v.Parent {
+			t.Fatalf("accepted %+v", v)
+		}
+		if again, err := ParseVLAN(v.String()); err != nil || again != v {
+			t.Fatalf("String = %q parses to %+v, %v; want %+v", v.String(), again, err, v)
 		}
 	})
 }

@@ -18,6 +18,7 @@ import (
 
 // ipError is a malformed ip= value; field 0 means the value as a whole.
 type ipError struct {
+	key    string // "" is ip; ifname and vlan share the shape
 	value  string
 	field  int
 	name   string
@@ -25,7 +26,13 @@ type ipError struct {
 	reason string
 }
 
-func (e *ipError) Error() string { return fmt.Sprintf("ip=%q: %s", e.value, e.detail()) }
+func (e *ipError) Error() string {
+	key := e.key
+	if key == "" {
+		key = "ip"
+	}
+	return fmt.Sprintf("%s=%q: %s", key, e.value, e.detail())
+}
 
 // detail is the error without the value, for a Problem (which prints it).
 func (e *ipError) detail() string {
@@ -326,7 +333,7 @@ func ipDevice(n int, s string) (string, *ipError) {
 		return "", nil
 	case len(s) > maxDeviceName:
 		return bad("is longer than 15 bytes")
-	case s == "." || s == ".." || strings.ContainsFunc(s, func(r rune) bool { return r == '/' || r <= ' ' || r == 0x7f }):
+	case s == "." || s == ".." || strings.ContainsFunc(s, func(r rune) bool { return r == '/' || r == ':' || r <= ' ' || r == 0x7f }):
 		return bad("is not an interface name")
 	}
 	if _, err := netip.ParseAddr(s); err == nil {

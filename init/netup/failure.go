@@ -30,6 +30,7 @@ type linkRun struct {
 	// tunnel and the handover happen well within any lease time, and the
 	// next stage runs its own DHCP client.
 	kept *nclient4.Lease
+	v6   ipv6Run // IPv6: autoconfiguration, DHCPv6
 	// internalErr is a bug: the link's goroutine panicked, whatever it
 	// had done by then.
 	internalErr string
@@ -55,6 +56,8 @@ func (l *linkRun) describe() string {
 		return n + ": no carrier (cable unplugged?)"
 	case static:
 		return fmt.Sprintf("%s: %s, carrier", n, l.plan.IP.Client)
+	case l.plan.Method == MethodAuto6 || l.plan.Method == MethodDHCP6:
+		return l.describe6()
 	case l.applyErr != "":
 		return n + ": carrier, " + l.applyErr
 	case l.lease != nil:
@@ -83,11 +86,15 @@ func (l *linkRun) describe() string {
 // failure is the stage's error when no link got an address: what was
 // expected on which links, what each of them did, what to do.
 func failure(runs []*linkRun) *report.Failure {
-	var dhcp, static, found []string
+	var dhcp, auto6, dhcp6, static, found []string
 	for _, l := range runs {
 		switch l.plan.Method {
 		case MethodDHCP:
 			dhcp = append(dhcp, l.plan.Name)
+		case MethodAuto6:
+			auto6 = append(auto6, l.plan.Name)
+		case MethodDHCP6:
+			dhcp6 = append(dhcp6, l.plan.Name)
 		case MethodStatic:
 			static = append(static, fmt.Sprintf("the static address %s on %s with carrier", l.plan.IP.Client, l.plan.Name))
 		default:
@@ -99,10 +106,19 @@ func failure(runs []*linkRun) *report.Failure {
 	if len(dhcp) > 0 {
 		expected = append(expected, "an IPv4 address by DHCP on one of: "+strings.Join(dhcp, ", "))
 	}
+	if len(auto6) > 0 {
+		expected = append(expected, "an IPv6 address and a default route by SLAAC (router advertisements) on one of: "+strings.Join(auto6, ", "))
+	}
+	if len(dhcp6) > 0 {
+		expected = append(expected, "an IPv6 address by DHCPv6 on one of: "+strings.Join(dhcp6, ", "))
+	}
 	expected = append(expected, static...)
 	action := "check the cable and the address in ip=; a slow network may need a longer homestaker.timeout.net="
 	if len(dhcp) > 0 {
 		action = "check the cable and the DHCP server, or set a static address with ip=<client>::<gw>:<mask>::<dev>:none; a slow network may need a longer homestaker.timeout.net="
+	}
+	if len(auto6)+len(dhcp6) > 0 {
+		action = "check the cable and that the router announces IPv6 (router advertisements; a DHCPv6 server for ip=dhcp6), or use ip=dhcp for IPv4; a slow network may need a longer homestaker.timeout.net="
 	}
 	return report.Fail(strings.Join(expected, ", or "), strings.Join(found, "; "), action)
 }

@@ -153,7 +153,7 @@ func waitCarrier(ctx context.Context, sysClassNet, name string) bool {
 // is missing. With ip=dhcp for every NIC, the NICs are those present once
 // the first one is: the early stage has loaded the drivers by then, and
 // waiting for more would cost every boot.
-func waitInterfaces(ctx context.Context, sysClassNet string, ips []config.IPConfig) ([]linkPlan, error) {
+func waitInterfaces(ctx context.Context, sysClassNet string, ips []config.IPConfig, vlans []config.VLAN) ([]linkPlan, error) {
 	t := time.NewTicker(carrierPoll)
 	defer t.Stop()
 	for {
@@ -161,7 +161,7 @@ func waitInterfaces(ctx context.Context, sysClassNet string, ips []config.IPConf
 		if err != nil {
 			return nil, fmt.Errorf("listing network interfaces: %v", err)
 		}
-		plans, f, missing := chooseLinks(ips, ifaces)
+		plans, f, missing := chooseLinks(ips, withVLANs(ifaces, vlans))
 		switch {
 		case f == nil:
 			return plans, nil

@@ -16,6 +16,8 @@ const (
 	MethodDHCP   = "dhcp"
 	MethodStatic = "static"
 	MethodOff    = "off"
+	MethodAuto6  = "auto6" // SLAAC: router advertisements
+	MethodDHCP6  = "dhcp6"
 )
 
 // iface is one entry of /sys/class/net.
@@ -61,18 +63,6 @@ type linkPlan struct {
 // brought up.
 func offEverywhere(ips []config.IPConfig) bool {
 	return len(ips) == 1 && ips[0].Mode == config.IPOff && ips[0].Device == ""
-}
-
-// checkMethods refuses the methods this build does not implement, rather
-// than pretending to have configured them.
-func checkMethods(ips []config.IPConfig) error {
-	for _, ip := range ips {
-		if ip.Mode == config.IPDHCP6 || ip.Mode == config.IPAuto6 {
-			return report.Fail("an ip= method this build implements", fmt.Sprintf("ip=%s: %s is not supported yet", ip.Raw, ip.Mode),
-				"use ip=dhcp (DHCPv4) or a static address, e.g. ip=<client>::<gw>:<netmask>::<dev>:none (IPv6 in brackets)")
-		}
-	}
-	return nil
 }
 
 // chooseLinks decides, from the ip= entries and the interfaces present,
@@ -146,6 +136,10 @@ func method(m config.IPMode) string {
 		return MethodStatic
 	case config.IPOff:
 		return MethodOff
+	case config.IPAuto6:
+		return MethodAuto6
+	case config.IPDHCP6:
+		return MethodDHCP6
 	default:
 		return MethodDHCP
 	}

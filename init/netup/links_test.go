@@ -147,22 +147,6 @@ func TestChooseLinksKeepsTheEntry(t *testing.T) {
 	}
 }
 
-func TestCheckMethods(t *testing.T) {
-	for _, s := range []string{"dhcp6", "eth0:auto6", "[2001:db8::5]:::64::eth0:dhcp6"} {
-		err := checkMethods([]config.IPConfig{mustIP(t, "dhcp"), mustIP(t, s)})
-		if err == nil {
-			t.Errorf("%s: accepted", s)
-			continue
-		}
-		if msg := err.Error(); !strings.Contains(msg, "ip="+s) || !strings.Contains(msg, "not supported yet") || !strings.Contains(msg, "use ip=dhcp") {
-			t.Errorf("%s: %q", s, msg)
-		}
-	}
-	if err := checkMethods([]config.IPConfig{mustIP(t, "dhcp"), mustIP(t, "eth1:off"), mustIP(t, "10.0.0.5:::24::eth2:none")}); err != nil {
-		t.Errorf("IPv4 methods refused: %v", err)
-	}
-}
-
 func TestOffEverywhere(t *testing.T) {
 	tests := []struct {
 		ip   []string

@@ -54,6 +54,10 @@ type Options struct {
 	// renewal or a new lease changes it, after the stage has ended.
 	LeaseChanged func(key string, fact any)
 
+	// noIPv6 disables IPv6 on the links instead of autoconfiguring it:
+	// the baseline of the benchmark of its cost.
+	noIPv6 bool
+
 	// linkStarted, if set, is called first in each link's goroutine; a
 	// test makes it panic for one link.
 	linkStarted func(name string)
@@ -104,16 +108,16 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 	if len(cfg.IP) == 0 {
 		cfg.IP = []config.IPConfig{{Mode: config.IPDHCP, Raw: "dhcp"}}
 	}
-	if err := checkMethods(cfg.IP); err != nil {
-		return nil, err
-	}
 	if err := loopbackUp(); err != nil {
 		rec.Warn("%v", err)
 	}
 	if offEverywhere(cfg.IP) {
 		return networkOff(rec, "ip="+cfg.IP[0].Raw, nil), nil
 	}
-	plans, err := waitInterfaces(ctx, o.SysClassNet, cfg.IP)
+	if err := prepareLinks(ctx, cfg); err != nil {
+		return nil, err
+	}
+	plans, err := waitInterfaces(ctx, o.SysClassNet, cfg.IP, cfg.VLANs)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +175,7 @@ func Up(ctx context.Context, cfg config.Config, rec report.Recorder, o Options) 
 		t.Stop()
 	}
 
+	noteSLAAC(runs)
 	st := r.state(runs)
 	rec.Fact("links", st.Links)
 	if !slices.ContainsFunc(runs, (*linkRun).ok) {
@@ -249,6 +254,11 @@ func (r *run) link(carrierCtx, dhcpCtx context.Context, l *linkRun) {
 	if !l.plan.Named {
 		setMAC = nil // one MAC address for every NIC would be a conflict
 	}
+	if l.plan.Method != MethodStatic {
+		if err := enableIPv6(l.plan.Name, r.o.noIPv6); err != nil {
+			l.v6.off = err.Error()
+		}
+	}
 	mac, err := setUpLink(l.plan.Name, setMAC, ip.MTU)
 	if err != nil {
 		l.setupErr = err.Error()
@@ -267,11 +277,17 @@ func (r *run) link(carrierCtx, dhcpCtx context.Context, l *linkRun) {
 		return
 	}
 	l.carrier = true
-	if l.plan.Method == MethodStatic {
+	switch {
+	case l.plan.Method == MethodStatic:
 		r.succeeded()
-		return
+	case l.v6.off != "" && (l.plan.Method == MethodAuto6 || l.plan.Method == MethodDHCP6):
+	case l.plan.Method == MethodAuto6:
+		r.slaac(dhcpCtx, l)
+	case l.plan.Method == MethodDHCP6:
+		r.dhcp6(dhcpCtx, l)
+	default:
+		r.dhcp(dhcpCtx, l)
 	}
-	r.dhcp(dhcpCtx, l)
 }
 
 func (r *run) applyStatic(l *linkRun) error {
@@ -372,6 +388,9 @@ func (r *run) state(runs []*linkRun) *State {
 	st := &State{Gateway: r.gateway, GatewayLink: r.routesBy, DNS: r.dns, Hostname: r.hostname, LeaseAfter: r.firstAt}
 	for _, l := range runs {
 		k := Link{Name: l.plan.Name, MAC: l.mac, Carrier: l.carrier, Method: l.plan.Method, Addrs: l.addrs}
+		if l.plan.Method == MethodDHCP {
+			k.Addrs = append(slices.Clip(k.Addrs), l.v6.addrs...) // SLAAC's, beside the lease
+		}
 		if !l.ok() && l.plan.Method != MethodOff {
 			k.Err = l.describe()
 		}

@@ -115,10 +115,18 @@ func summarize(runs []*linkRun, gateway netip.Addr, ntp *ntpResult) string {
 			continue
 		}
 		how := "by DHCP"
-		if l.plan.Method == MethodStatic {
+		switch l.plan.Method {
+		case MethodStatic:
 			how = "static"
+		case MethodAuto6:
+			how = "by SLAAC"
+		case MethodDHCP6:
+			how = "by DHCPv6"
 		}
 		parts = append(parts, fmt.Sprintf("%s %s %s in %s", l.plan.Name, prefixes(l.addrs), how, roundDuration(l.after)))
+		if l.plan.Method == MethodDHCP && len(l.v6.addrs) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s by SLAAC", l.plan.Name, prefixes(l.v6.addrs)))
+		}
 	}
 	if gateway.IsValid() {
 		parts = append(parts, "gateway "+gateway.String())
