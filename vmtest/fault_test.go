@@ -201,7 +201,7 @@ func hmp(t *testing.T, sock, cmd string) {
 func TestFaultStorageMissingSubvolume(t *testing.T) {
 	d, before := faultDisk(t)
 	vm := Boot(t, stage2Initramfs(t), append(faultArgs, "homestaker.subvols=secrets,erigon,lighthouse,addons"), Drive(d.Path))
-	expectStop(t, vm, "storage", `subvolume "addons"`, "btrfs subvolume create")
+	expectStop(t, vm, "storage", `subvolume or directory "addons"`, "btrfs subvolume create", "mkdir")
 	expectPoweroff(t, vm)
 	d.AssertDataUnchanged(before)
 }

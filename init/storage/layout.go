@@ -42,7 +42,7 @@ func KindOf(dir string) (Kind, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return "", fmt.Errorf("no %s on the volume: %w", filepath.Base(dir), fs.ErrNotExist)
+			return "", fmt.Errorf("no subvolume or directory %q on the volume: %w", filepath.Base(dir), fs.ErrNotExist)
 		}
 		return "", fmt.Errorf("%s: %v", dir, err)
 	}

@@ -87,7 +87,7 @@ func TestKindOf(t *testing.T) {
 	if k, err := KindOf(filepath.Join(dir, "erigon")); err != nil || k != KindDirectory {
 		t.Errorf("directory: %v, %v", k, err)
 	}
-	for name, want := range map[string]string{"file": "is a file", "link": "symbolic link", "none": "no none on the volume"} {
+	for name, want := range map[string]string{"file": "is a file", "link": "symbolic link", "none": `no subvolume or directory "none" on the volume`} {
 		if _, err := KindOf(filepath.Join(dir, name)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", name, err, want)
 		}
