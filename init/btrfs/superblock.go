@@ -10,7 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/homestaker/homestaker-boot/init/superblock"
 )
 
 // SuperblockOffset is where the primary superblock starts on every member
@@ -95,14 +96,10 @@ type Superblock struct {
 
 // FSIDString is the filesystem UUID as blkid and `btrfs filesystem show`
 // print it.
-func (s *Superblock) FSIDString() string { return uuidString(s.FSID) }
+func (s *Superblock) FSIDString() string { return superblock.UUID(s.FSID) }
 
 // DevUUIDString is the member device's UUID (dev_item.uuid) in the same form.
-func (s *Superblock) DevUUIDString() string { return uuidString(s.DevUUID) }
-
-func uuidString(u [16]byte) string {
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
-}
+func (s *Superblock) DevUUIDString() string { return superblock.UUID(s.DevUUID) }
 
 // ParseSuperblock parses a primary superblock: buf holds the SuperblockSize
 // bytes read at SuperblockOffset (more are ignored). It checks the magic
@@ -136,7 +133,7 @@ func ParseSuperblock(buf []byte) (*Superblock, error) {
 
 	s := &Superblock{
 		DevID:            le.Uint64(buf[offDevItem+devItemDevID:]),
-		Label:            cString(buf[offLabel : offLabel+labelSize]),
+		Label:            superblock.CString(buf[offLabel : offLabel+labelSize]),
 		Generation:       le.Uint64(buf[offGeneration:]),
 		NumDevices:       le.Uint64(buf[offNumDevices:]),
 		TotalBytes:       le.Uint64(buf[offTotalBytes:]),
@@ -157,30 +154,13 @@ func ParseSuperblock(buf []byte) (*Superblock, error) {
 // as one without Btrfs.
 func ReadSuperblock(r io.ReaderAt) (*Superblock, error) {
 	buf := make([]byte, SuperblockSize)
-	n, err := r.ReadAt(buf, SuperblockOffset)
-	if n < len(buf) {
-		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: device ends before byte %d", ErrNotBtrfs, SuperblockOffset+SuperblockSize)
-		}
-		return nil, fmt.Errorf("reading the Btrfs superblock at %d: %w", SuperblockOffset, err)
+	if err := superblock.Read(r, buf, SuperblockOffset, ErrNotBtrfs, "Btrfs"); err != nil {
+		return nil, err
 	}
-	// n == len(buf): io.EOF at the very end of the device is fine.
 	return ParseSuperblock(buf)
 }
 
 // ReadDevice is ReadSuperblock of the device or image file at path.
 func ReadDevice(path string) (*Superblock, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ReadSuperblock(f)
-}
-
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
+	return superblock.ReadDevice(path, ReadSuperblock)
 }

@@ -6,13 +6,13 @@
 package ext4
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
+
+	"github.com/homestaker/homestaker-boot/init/superblock"
 )
 
 // SuperblockOffset is where the primary superblock starts, whatever the
@@ -99,8 +99,7 @@ type Superblock struct {
 
 // UUIDString is the filesystem UUID as blkid and dumpe2fs print it.
 func (s *Superblock) UUIDString() string {
-	u := s.UUID
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	return superblock.UUID(s.UUID)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -143,7 +142,7 @@ func ParseSuperblock(buf []byte) (*Superblock, error) {
 	}
 	state := le.Uint16(buf[offState:])
 	s := &Superblock{
-		Label:            cString(buf[offVolumeName : offVolumeName+labelSize]),
+		Label:            superblock.CString(buf[offVolumeName : offVolumeName+labelSize]),
 		BlockSize:        1024 << logBS,
 		Blocks:           uint64(le.Uint32(buf[offBlocksCountLo:])),
 		Inodes:           le.Uint32(buf[offInodesCount:]),
@@ -166,29 +165,13 @@ func ParseSuperblock(buf []byte) (*Superblock, error) {
 // error is returned as it is.
 func ReadSuperblock(r io.ReaderAt) (*Superblock, error) {
 	buf := make([]byte, SuperblockSize)
-	n, err := r.ReadAt(buf, SuperblockOffset)
-	if n < len(buf) {
-		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: device ends before byte %d", ErrNotExt4, SuperblockOffset+SuperblockSize)
-		}
-		return nil, fmt.Errorf("reading the ext4 superblock at %d: %w", SuperblockOffset, err)
+	if err := superblock.Read(r, buf, SuperblockOffset, ErrNotExt4, "ext4"); err != nil {
+		return nil, err
 	}
 	return ParseSuperblock(buf)
 }
 
 // ReadDevice is ReadSuperblock of the device or image file at path.
 func ReadDevice(path string) (*Superblock, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ReadSuperblock(f)
-}
-
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
+	return superblock.ReadDevice(path, ReadSuperblock)
 }

@@ -12,7 +12,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
+
+	"github.com/homestaker/homestaker-boot/init/superblock"
 )
 
 // SuperblockOffset is where the primary superblock lives: sector 0 of
@@ -72,8 +73,7 @@ type Superblock struct {
 
 // UUIDString is the filesystem UUID as blkid and xfs_db print it.
 func (s *Superblock) UUIDString() string {
-	u := s.UUID
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	return superblock.UUID(s.UUID)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -128,7 +128,7 @@ func ParseSuperblock(buf []byte) (*Superblock, error) {
 		return nil, errors.New("XFS superblock says mkfs.xfs did not finish (sb_inprogress set): the filesystem is incomplete")
 	}
 	s := &Superblock{
-		Label:            cString(buf[offFname : offFname+labelSize]),
+		Label:            superblock.CString(buf[offFname : offFname+labelSize]),
 		Version:          version,
 		BlockSize:        bs,
 		SectorSize:       uint16(sect),
@@ -152,42 +152,19 @@ func sbCRC(sector []byte) uint32 {
 // is returned as it is.
 func ReadSuperblock(r io.ReaderAt) (*Superblock, error) {
 	buf := make([]byte, minSectorSize)
-	if err := readFull(r, buf); err != nil {
+	if err := superblock.Read(r, buf, SuperblockOffset, ErrNotXFS, "XFS"); err != nil {
 		return nil, err
 	}
 	if n := SectorSize(buf); n > minSectorSize && n <= maxSectorSize {
 		buf = make([]byte, n)
-		if err := readFull(r, buf); err != nil {
+		if err := superblock.Read(r, buf, SuperblockOffset, ErrNotXFS, "XFS"); err != nil {
 			return nil, err
 		}
 	}
 	return ParseSuperblock(buf)
 }
 
-func readFull(r io.ReaderAt, buf []byte) error {
-	n, err := r.ReadAt(buf, SuperblockOffset)
-	if n < len(buf) {
-		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: device ends before byte %d", ErrNotXFS, len(buf))
-		}
-		return fmt.Errorf("reading the XFS superblock: %w", err)
-	}
-	return nil
-}
-
 // ReadDevice is ReadSuperblock of the device or image file at path.
 func ReadDevice(path string) (*Superblock, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return ReadSuperblock(f)
-}
-
-func cString(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
+	return superblock.ReadDevice(path, ReadSuperblock)
 }
