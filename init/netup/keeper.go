@@ -131,7 +131,7 @@ func (r *run) keep(ctx context.Context, k *kept) {
 		default:
 			how := "renewed with " + k.lease.Server.String()
 			if phase == phaseRebinding {
-				how = "rebound (broadcast) with " + k.lease.Server.String()
+				how = "rebound (broadcast) with " + serverOf(got.ACK, k.lease.Server).String()
 			}
 			r.took(k, got, how)
 		}
@@ -139,8 +139,7 @@ func (r *run) keep(ctx context.Context, k *kept) {
 }
 
 // renewOnce sends one renewal: a unicast request to the lease's server
-// while renewing, a broadcast one while rebinding. The library builds the
-// request from the server's acknowledgement and matches the answer.
+// while renewing, a broadcast one while rebinding.
 func renewOnce(ctx context.Context, k *kept, phase leasePhase) (*nclient4.Lease, error) {
 	d, _ := ctx.Deadline()
 	opts := []nclient4.ClientOpt{nclient4.WithRetry(1), nclient4.WithTimeout(max(time.Until(d), time.Second))}
@@ -162,7 +161,47 @@ func renewOnce(ctx context.Context, k *kept, phase leasePhase) (*nclient4.Lease,
 		return nil, err
 	}
 	defer c.Close()
+	if phase == phaseRebinding {
+		return rebind(ctx, c, nclient4.DefaultServers, k.server, k.mods...)
+	}
+	// The library builds the request from the server's acknowledgement and
+	// takes only that server's answer, as renewing (RFC 2131 4.4.5) asks.
 	return c.Renew(ctx, k.server, k.mods...)
+}
+
+// rebind asks any server to extend the lease (RFC 2131 4.4.5: at T2 the
+// client gives up on its own server), by broadcast and without a server
+// identifier, to (the broadcast address; a test gives its own); the first acknowledgement or refusal counts, whoever sent
+// it. nclient4's Renew takes only the first server's answer, so a network
+// whose DHCP server was replaced would lose the address at the expiry.
+// The lease returned names the answering server in both Offer and ACK, so
+// that the next renewal goes to it.
+func rebind(ctx context.Context, c *nclient4.Client, to *net.UDPAddr, held *nclient4.Lease, mods ...dhcpv4.Modifier) (*nclient4.Lease, error) {
+	req, err := dhcpv4.NewRenewFromAck(held.ACK, dhcpv4.PrependModifiers(mods,
+		dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)))...)
+	if err != nil {
+		return nil, fmt.Errorf("building the rebinding request: %v", err)
+	}
+	ack, err := c.SendAndRead(ctx, to, req, nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak))
+	if err != nil {
+		return nil, err
+	}
+	if ack.MessageType() == dhcpv4.MessageTypeNak {
+		return nil, &nclient4.ErrNak{Offer: held.Offer, Nak: ack}
+	}
+	offer := held.Offer
+	if !ack.ServerIdentifier().Equal(held.ACK.ServerIdentifier()) {
+		offer = ack
+	}
+	return &nclient4.Lease{Offer: offer, ACK: ack, CreationTime: time.Now()}, nil
+}
+
+// serverOf is the server identifier of an acknowledgement, or def.
+func serverOf(ack *dhcpv4.DHCPv4, def netip.Addr) netip.Addr {
+	if a, ok := netip.AddrFromSlice(ack.ServerIdentifier().To4()); ok {
+		return a
+	}
+	return def
 }
 
 // unicastConn is a UDP socket on the leased address's client port, bound
