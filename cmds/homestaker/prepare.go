@@ -10,34 +10,41 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/homestaker/homestaker-boot/init/btrfs"
 	"github.com/homestaker/homestaker-boot/init/config"
 	"github.com/homestaker/homestaker-boot/init/hostkey"
 	"github.com/homestaker/homestaker-boot/init/secrets"
+	"github.com/homestaker/homestaker-boot/init/storage"
 )
 
 const (
-	prepareSynopsis = "[--force] [--rotate] [--label L] [--layout legacy|current] [--subvols a,b,c] " +
+	prepareSynopsis = "[--force] [--rotate] [--fs btrfs|ext4|xfs] [--label L] [--layout legacy|current] [--subvols a,b,c] " +
 		"[--wg-address PREFIX[,PREFIX] --wg-peer-public-key KEY [--wg-endpoint HOST:PORT] [--wg-allowed-ips PREFIX[,...]] " +
 		"[--wg-keepalive N] [--wg-listen-port N]] DEVICE"
-	prepareAbout = `Formats DEVICE (a block device, or an image file) as the HomestakerOS Btrfs
-volume, creates the subvolumes and writes the secrets where the init reads
-them: wg0.conf (from the --wg flags), the Engine API JWT and the SSH host
-key. It then runs the init's checks and prints the public values to copy
-elsewhere; it never prints a private key or the JWT.
+	prepareAbout = `Formats DEVICE (a block device, or an image file) as the HomestakerOS
+volume, creates the names of --subvols and writes the secrets where the
+init reads them: wg0.conf (from the --wg flags), the Engine API JWT and the
+SSH host key. It then runs the init's checks and prints the public values
+to copy elsewhere; it never prints a private key or the JWT.
+
+--fs btrfs, the default and the recommendation, makes the names Btrfs
+subvolumes, each mounted on its own, and only Btrfs can snapshot the client
+data before an update. --fs ext4 or xfs makes them plain directories, as
+HomestakerOS's guide does (mkfs.ext4 -L homestaker, mkdir secrets erigon
+lighthouse); the init then mounts the whole volume at homestaker.mnt.
 
 DEVICE is refused when it is mounted or otherwise in use (always), and when
-it holds a partition table or a filesystem signature other than a Btrfs
-labelled L, as this program or util-linux's wipefs(8) sees them (unless
---force). A Btrfs labelled L is not formatted again: the missing subvolumes
-and secrets are added, and existing secrets are kept unless --rotate.
+it holds a partition table or a filesystem signature other than a --fs
+filesystem labelled L, as this program or util-linux's wipefs(8) sees them
+(unless --force). A filesystem of that type labelled L is not formatted
+again: the missing subvolumes or directories and secrets are added, what is
+there is kept, and existing secrets are kept unless --rotate.
 
 exit status: 0 prepared and every check passes (warnings allowed), 1 DEVICE
 refused, a step failed or a check failed, 2 wrong usage`
 )
 
 var prepareArgNames = map[string]string{
-	"label": "L", "layout": "legacy|current", "subvols": "a,b,c",
+	"fs": "btrfs|ext4|xfs", "label": "L", "layout": "legacy|current", "subvols": "a,b,c",
 	"wg-address": "PREFIX[,PREFIX]", "wg-peer-public-key": "KEY", "wg-endpoint": "HOST:PORT",
 	"wg-allowed-ips": "PREFIX[,...]", "wg-keepalive": "N", "wg-listen-port": "N",
 }
@@ -47,6 +54,7 @@ type prepareOptions struct {
 	device        string
 	wipefs        string // util-linux's wipefs (host.wipefs)
 	force, rotate bool
+	fs            *filesystem
 	label         string
 	layout        string
 	subvols       []string
@@ -61,10 +69,12 @@ func parsePrepareArgs(args []string, stdout, stderr io.Writer) (*prepareOptions,
 	fs.BoolVar(&o.force, "force", false, "format DEVICE even when it holds a partition table or another filesystem (never when it is in use)")
 	fs.BoolVar(&o.rotate, "rotate", false, "replace the existing secrets: a new JWT in every copy, a new WireGuard key pair and a new SSH host key;\n"+
 		"the --wg flags given replace those values of the existing wg0.conf, the others are kept")
-	fs.StringVar(&o.label, "label", defaults.Label, "the Btrfs label the init looks for (homestaker.label)")
+	fsName := fs.String("fs", storage.FSBtrfs, "the filesystem: btrfs (the default and the recommendation: subvolumes, and snapshots before updates),\n"+
+		"ext4 or xfs (directories, as HomestakerOS's guide makes them; no snapshots)")
+	fs.StringVar(&o.label, "label", defaults.Label, "the label the init looks for (homestaker.label); at most "+labelLimits())
 	fs.StringVar(&o.layout, "layout", "legacy", "where the secrets go: legacy (the getting-started guide's: secrets/wireguard/wg0.conf,\n"+
 		"jwt.hex in each client subvolume) or current (secrets/wg0.conf, secrets/jwt.hex)")
-	subvols := fs.String("subvols", strings.Join(defaults.Subvols, ","), "the subvolumes to create (homestaker.subvols), the secrets subvolume first")
+	subvols := fs.String("subvols", strings.Join(defaults.Subvols, ","), "the subvolumes (btrfs) or directories (ext4, xfs) to create (homestaker.subvols), the secrets one first")
 	fs.StringVar(&o.wg.Address, "wg-address", "", "this node's tunnel address(es), e.g. 10.8.0.2/24 (wg0.conf Address); needed for a wg0.conf")
 	fs.StringVar(&o.wg.PeerKey, "wg-peer-public-key", "", "the other side's public key, base64 as wg pubkey prints it; needed for a wg0.conf")
 	fs.StringVar(&o.wg.Endpoint, "wg-endpoint", "", "where the other side listens, HOST:PORT or [IPv6]:PORT (leave out when it contacts this node)")
@@ -88,8 +98,15 @@ func parsePrepareArgs(args []string, stdout, stderr io.Writer) (*prepareOptions,
 	if o.layout != "legacy" && o.layout != "current" {
 		return fail(fmt.Errorf("--layout %q: legacy or current expected", o.layout))
 	}
+	var err error
+	if o.fs, err = filesystemNamed(*fsName); err != nil {
+		return fail(err)
+	}
 	if _, err := bootParam("homestaker.label", o.label); err != nil {
 		return fail(fmt.Errorf("--label %q: %v", o.label, err))
+	}
+	if err := o.fs.checkLabel(o.label); err != nil {
+		return fail(err)
 	}
 	cfg, err := bootParam("homestaker.subvols", *subvols)
 	if err != nil {
@@ -144,6 +161,7 @@ type prepareResult struct {
 	wgAddresses []string
 	sshPub      string // "ssh-ed25519 AAAA..."
 	sshFP       string
+	notice      string // what the operator should know about the filesystem, or ""
 }
 
 func (r *prepareResult) print(w io.Writer) {
@@ -163,6 +181,9 @@ func (r *prepareResult) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  SSH host key, for ~/.ssh/known_hosts of the machines that log in:\n    %s %s\n", host, r.sshPub)
 		fmt.Fprintf(w, "  SSH host key fingerprint (ssh shows it on the first connection):\n    %s\n", r.sshFP)
+	}
+	if r.notice != "" {
+		fmt.Fprintf(w, "\n%s\n", r.notice)
 	}
 }
 
@@ -215,35 +236,43 @@ func prepare(o *prepareOptions, out io.Writer) (res *prepareResult, err error) {
 		fmt.Fprintf(out, "--force: going on with this program's own probe alone: %v\n", blind)
 	}
 
-	switch decide(sigs, o.label) {
+	switch decide(sigs, o.label, o.fs) {
 	case reuseVolume:
 		fmt.Fprintf(out, "%s holds %s: not formatting it; adding what is missing\n", o.device, describeSignatures(sigs))
+		// The storage stage's reader must find the label too: it is
+		// what the init will look for.
+		if label, _, err := o.fs.readLabel(o.device); err != nil {
+			return nil, fmt.Errorf("refusing %s: reading its %s superblock as the init does: %v", o.device, o.fs.name, err)
+		} else if label != o.label {
+			return nil, fmt.Errorf("refusing %s: its %s superblock says the label is %q, not %q", o.device, o.fs.name, label, o.label)
+		}
+	case otherType:
+		there := filesystemOf(sigs[0])
+		if !o.force {
+			return nil, fmt.Errorf("refusing %s: it holds %s, and --fs is %s (btrfs unless given). To keep it and add what is missing, run prepare --fs %s; "+
+				"--force formats it as %s, destroying what it holds", o.device, describeSignatures(sigs), o.fs.name, there.name, o.fs.name)
+		}
+		fmt.Fprintf(out, "--force: formatting %s as %s\n", describeSignatures(sigs), o.fs.name)
+		if err := format(o, out); err != nil {
+			return nil, err
+		}
 	case refuseDevice:
 		if !o.force {
 			return nil, fmt.Errorf("refusing %s: it holds %s; formatting would destroy it. Check that this is the right device; --force formats it anyway",
 				o.device, describeSignatures(sigs))
 		}
 		fmt.Fprintf(out, "--force: formatting over %s\n", describeSignatures(sigs))
-		fallthrough
-	case formatDevice:
-		if len(sigs) == 0 {
-			fmt.Fprintf(out, "%s holds no partition table or filesystem signature\n", o.device)
-		}
-		fmt.Fprintf(out, "formatting: mkfs.btrfs -L %s %s\n", o.label, o.device)
-		if err := mkfsBtrfs(o.device, o.label, o.force); err != nil {
+		if err := format(o, out); err != nil {
 			return nil, err
 		}
-		sb, err := btrfs.ReadDevice(o.device)
-		if err != nil {
-			return nil, fmt.Errorf("after mkfs.btrfs: %v", err)
+	case formatDevice:
+		fmt.Fprintf(out, "%s holds no partition table or filesystem signature\n", o.device)
+		if err := format(o, out); err != nil {
+			return nil, err
 		}
-		if sb.Label != o.label {
-			return nil, fmt.Errorf("after mkfs.btrfs: the label is %q, not %q", sb.Label, o.label)
-		}
-		fmt.Fprintf(out, "formatted: Btrfs %q, fsid %s\n", sb.Label, sb.FSIDString())
 	}
 
-	top, err := mountTopLevel(o.device, image)
+	top, err := mountTopLevel(o.device, image, o.fs)
 	if err != nil {
 		return nil, err
 	}
@@ -261,29 +290,47 @@ func prepare(o *prepareOptions, out io.Writer) (res *prepareResult, err error) {
 	if top.loop != nil {
 		fmt.Fprintf(out, "attached %s to %s\n", o.device, top.Dev)
 	}
-	fmt.Fprintf(out, "mounted the top level (subvolid=5) of %s at %s\n", top.Dev, top.Dir)
+	fmt.Fprintf(out, "mounted %s at %s\n", top, top.Dir)
 	return fill(o, top.Dir, out)
+}
+
+// format makes the filesystem --fs asks for on the device and verifies
+// with the storage stage's superblock reader that the init will find it
+// by its label.
+func format(o *prepareOptions, out io.Writer) error {
+	fmt.Fprintf(out, "formatting: %s %s\n", o.fs.mkfs, strings.Join(o.fs.mkfsArgs(o.device, o.label, o.force), " "))
+	if err := o.fs.format(o.device, o.label, o.force); err != nil {
+		return err
+	}
+	label, id, err := o.fs.readLabel(o.device)
+	if err != nil {
+		return fmt.Errorf("after %s: %v", o.fs.mkfs, err)
+	}
+	if label != o.label {
+		return fmt.Errorf("after %s: the label is %q, not %q", o.fs.mkfs, label, o.label)
+	}
+	fmt.Fprintf(out, "formatted: %s %q, %s\n", o.fs.name, label, id)
+	return nil
 }
 
 // fill creates the subvolumes and the secrets in the mounted top level,
 // then checks the result with the init's checks.
 func fill(o *prepareOptions, dir string, out io.Writer) (*prepareResult, error) {
+	kind := o.fs.nameKind()
 	for i, name := range o.subvols {
-		created, err := ensureSubvolume(dir, name)
+		mode := os.FileMode(0o755)
+		if i == 0 {
+			mode = 0o700 // only root reads the secrets
+		}
+		created, err := o.fs.ensureName(dir, name, mode)
 		if err != nil {
 			return nil, err
 		}
-		if !created {
-			fmt.Fprintf(out, "subvolume %s: kept\n", name)
-			continue
+		if created {
+			fmt.Fprintf(out, "%s %s: created (mode %04o)\n", kind, name, mode)
+		} else {
+			fmt.Fprintf(out, "%s %s: kept\n", kind, name)
 		}
-		if i == 0 {
-			// Only root reads the secrets.
-			if err := os.Chmod(filepath.Join(dir, name), 0o700); err != nil {
-				return nil, err
-			}
-		}
-		fmt.Fprintf(out, "subvolume %s: created\n", name)
 	}
 
 	// wg0.conf first: it is the one that can still fail on the flags
@@ -302,7 +349,7 @@ func fill(o *prepareOptions, dir string, out io.Writer) (*prepareResult, error) 
 	}
 
 	r := secrets.CheckVolume(dir, secrets.Options{Subvols: o.subvols, WGNeeded: hasWG})
-	res := &prepareResult{checks: r.Checks}
+	res := &prepareResult{checks: r.Checks, notice: o.fs.snapshotNotice()}
 	if r.WG != nil {
 		res.wgPublicKey = r.WG.PublicKey().String()
 		for _, a := range r.WG.Interface.Addresses {

@@ -58,11 +58,29 @@ func newImage(t *testing.T) string {
 	return img
 }
 
+// imageFS is the filesystem on the image, as prepare's probe sees it.
+func imageFS(t *testing.T, img string) *filesystem {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sigs, err := DetectSignatures(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sigs) != 1 || filesystemOf(sigs[0]) == nil {
+		t.Fatalf("%s holds %s, not one btrfs, ext4 or xfs", img, describeSignatures(sigs))
+	}
+	return filesystemOf(sigs[0])
+}
+
 // mountImage attaches and mounts the image's top level until the test
 // ends, and returns the mount point.
 func mountImage(t *testing.T, img string) string {
 	t.Helper()
-	top, err := mountTopLevel(img, true)
+	top, err := mountTopLevel(img, true, imageFS(t, img))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +96,7 @@ func mountImage(t *testing.T, img string) string {
 // the time of the call), by path relative to it.
 func volumeFiles(t *testing.T, img string) map[string][]byte {
 	t.Helper()
-	top, err := mountTopLevel(img, true)
+	top, err := mountTopLevel(img, true, imageFS(t, img))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +442,7 @@ func TestPrepareRefusesPlainDirectory(t *testing.T) {
 	img := newImage(t)
 	prepareOK(t, img)
 	func() {
-		top, err := mountTopLevel(img, true)
+		top, err := mountTopLevel(img, true, btrfsFS)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -252,25 +252,31 @@ const (
 	formatDevice verdict = iota // nothing there: format it
 	reuseVolume                 // our volume: mount it, format nothing
 	refuseDevice                // something else: only --force formats it
+	otherType                   // a volume with the label, of another type than --fs: only --force formats it
 )
 
-// decide applies prepare's rule: a device holding exactly a Btrfs with the
-// wanted label is the volume itself, prepared before; an empty one is
-// formatted; anything else needs --force. A Btrfs with the wanted label
+// decide applies prepare's rule: a device holding exactly a filesystem of
+// the type f with the wanted label is the volume itself, prepared before
+// (or made by hand as HomestakerOS's guide says); an empty one is
+// formatted; anything else needs --force. A volume with the wanted label
 // beside another signature is not trusted: one of them is stale, and
 // guessing which could lose data.
-func decide(sigs []Signature, label string) verdict {
-	switch {
-	case len(sigs) == 0:
+func decide(sigs []Signature, label string, f *filesystem) verdict {
+	if len(sigs) == 0 {
 		return formatDevice
-	case len(sigs) == 1 && isVolume(sigs[0], label):
-		return reuseVolume
+	}
+	if len(sigs) == 1 && isVolume(sigs[0], label) {
+		if filesystemOf(sigs[0]) == f {
+			return reuseVolume
+		}
+		return otherType
 	}
 	return refuseDevice
 }
 
+// isVolume says whether s is a filesystem the init boots, with the label.
 func isVolume(s Signature, label string) bool {
-	return s.Kind == "btrfs" && s.Label == label && !strings.HasPrefix(s.Detail, "unusable")
+	return filesystemOf(s) != nil && s.Label == label && !strings.HasPrefix(s.Detail, "unusable")
 }
 
 // describeSignatures lists signatures for a message.

@@ -116,7 +116,7 @@ func TestDetectSignaturesDamagedBtrfsSaysSo(t *testing.T) {
 	if err != nil || len(sigs) != 1 || !strings.Contains(sigs[0].Detail, "checksum") {
 		t.Fatalf("sigs = %v, %v; want a btrfs with an unusable superblock", sigs, err)
 	}
-	if decide(sigs, "homestaker") != refuseDevice {
+	if decide(sigs, "homestaker", btrfsFS) != refuseDevice {
 		t.Error("a damaged Btrfs with the wanted label would be reused")
 	}
 }
@@ -133,19 +133,32 @@ func TestDetectSignaturesReadError(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	vol := Signature{Kind: "btrfs", Label: "homestaker", Offset: 65536 + 0x40}
+	ext4Vol := Signature{Kind: "ext4", Label: "homestaker", Offset: 1080}
+	xfsVol := Signature{Kind: "xfs", Label: "homestaker", Offset: 0}
 	for _, tc := range []struct {
 		name string
 		sigs []Signature
+		fs   *filesystem
 		want verdict
 	}{
-		{"empty", nil, formatDevice},
-		{"our volume", []Signature{vol}, reuseVolume},
-		{"btrfs, other label", []Signature{{Kind: "btrfs", Label: "homestakeros"}}, refuseDevice},
-		{"btrfs, no label", []Signature{{Kind: "btrfs"}}, refuseDevice},
-		{"ext4", []Signature{{Kind: "ext4"}}, refuseDevice},
-		{"our volume and a partition table", []Signature{{Kind: "gpt"}, vol}, refuseDevice},
+		{"empty", nil, btrfsFS, formatDevice},
+		{"empty, --fs xfs", nil, xfsFS, formatDevice},
+		{"our volume", []Signature{vol}, btrfsFS, reuseVolume},
+		{"btrfs, other label", []Signature{{Kind: "btrfs", Label: "homestakeros"}}, btrfsFS, refuseDevice},
+		{"btrfs, no label", []Signature{{Kind: "btrfs"}}, btrfsFS, refuseDevice},
+		{"ext4", []Signature{{Kind: "ext4"}}, btrfsFS, refuseDevice},
+		{"our volume and a partition table", []Signature{{Kind: "gpt"}, vol}, btrfsFS, refuseDevice},
+		{"ext4 labelled homestaker, --fs ext4", []Signature{ext4Vol}, ext4FS, reuseVolume},
+		{"ext3 labelled homestaker, --fs ext4", []Signature{{Kind: "ext3", Label: "homestaker", Offset: 1080}}, ext4FS, reuseVolume},
+		{"ext4 labelled homestaker, --fs btrfs", []Signature{ext4Vol}, btrfsFS, otherType},
+		{"xfs labelled homestaker, --fs xfs", []Signature{xfsVol}, xfsFS, reuseVolume},
+		{"xfs labelled homestaker, --fs ext4", []Signature{xfsVol}, ext4FS, otherType},
+		{"btrfs labelled homestaker, --fs xfs", []Signature{vol}, xfsFS, otherType},
+		{"ext4, other label, --fs ext4", []Signature{{Kind: "ext4", Label: "data", Offset: 1080}}, ext4FS, refuseDevice},
+		{"vfat labelled homestaker, --fs ext4", []Signature{{Kind: "vfat", Label: "homestaker", Offset: 54}}, ext4FS, refuseDevice},
+		{"ext4 labelled homestaker and a partition table", []Signature{{Kind: "dos"}, ext4Vol}, ext4FS, refuseDevice},
 	} {
-		if got := decide(tc.sigs, "homestaker"); got != tc.want {
+		if got := decide(tc.sigs, "homestaker", tc.fs); got != tc.want {
 			t.Errorf("%s: decide = %d, want %d", tc.name, got, tc.want)
 		}
 	}
@@ -208,7 +221,7 @@ func FuzzDetectSignatures(f *testing.F) {
 		if err != nil {
 			t.Fatal(err) // a short device is not an error
 		}
-		if decide(sigs, "homestaker") == reuseVolume && (len(sigs) != 1 || sigs[0].Kind != "btrfs") {
+		if decide(sigs, "homestaker", btrfsFS) == reuseVolume && (len(sigs) != 1 || sigs[0].Kind != "btrfs") {
 			t.Fatalf("reuse of %s", describeSignatures(sigs))
 		}
 	})

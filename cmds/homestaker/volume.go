@@ -1,52 +1,32 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// mkfsBtrfs formats device (a block device or an image file) with
-// btrfs-progs. Its chatter is shown only when it fails.
-func mkfsBtrfs(device, label string, force bool) error {
-	bin, err := exec.LookPath("mkfs.btrfs")
-	if err != nil {
-		return errors.New("mkfs.btrfs not found in PATH: install btrfs-progs")
-	}
-	args := []string{"-L", label}
-	if force {
-		args = append(args, "-f")
-	}
-	args = append(args, device)
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("mkfs.btrfs %s: %v\n%s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-// topLevel is the Btrfs top level (subvolid=5) mounted at a temporary
-// directory, with the loop device behind it for an image file.
+// topLevel is the top level of the volume mounted at a temporary
+// directory, where every name is: the Btrfs top level (subvolid=5), the
+// whole ext4 or xfs. For an image file the loop device behind it is kept.
 type topLevel struct {
 	Dir  string
 	Dev  string // what was mounted: the block device or /dev/loopN
+	FS   *filesystem
 	loop *loopDevice
 }
 
-// mountTopLevel mounts the top level of the Btrfs on device, attaching an
-// image file to a loop device first. On error nothing stays mounted or
-// attached.
-func mountTopLevel(device string, image bool) (t *topLevel, err error) {
-	t = &topLevel{Dev: device}
+// mountTopLevel mounts the top level of the filesystem f on device,
+// attaching an image file to a loop device first. On error nothing stays
+// mounted or attached.
+func mountTopLevel(device string, image bool, f *filesystem) (t *topLevel, err error) {
+	t = &topLevel{Dev: device, FS: f}
 	if image {
 		if t.loop, err = attachLoop(device); err != nil {
 			return nil, err
@@ -61,11 +41,19 @@ func mountTopLevel(device string, image bool) (t *topLevel, err error) {
 	if t.Dir, err = os.MkdirTemp("", "homestaker-prepare-"); err != nil {
 		return nil, err
 	}
-	if err := unix.Mount(t.Dev, t.Dir, "btrfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "subvolid=5"); err != nil {
+	if err := unix.Mount(t.Dev, t.Dir, f.name, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, f.topLevel); err != nil {
 		os.Remove(t.Dir)
-		return nil, fmt.Errorf("mount %s (subvolid=5) on %s: %v", t.Dev, t.Dir, err)
+		return nil, fmt.Errorf("mount -t %s %s on %s: %v", f.name, t.Dev, t.Dir, err)
 	}
 	return t, nil
+}
+
+// String says what was mounted, for prepare's output.
+func (t *topLevel) String() string {
+	if t.FS.topLevel != "" {
+		return fmt.Sprintf("the top level (%s) of %s", t.FS.topLevel, t.Dev)
+	}
+	return fmt.Sprintf("the %s on %s", t.FS.name, t.Dev)
 }
 
 // Close flushes the filesystem, unmounts it, detaches the loop device and

@@ -151,7 +151,7 @@ func TestMergeSignatures(t *testing.T) {
 			if d := describeSignatures(got); d != tc.want {
 				t.Errorf("merged:\n got %s\nwant %s", d, tc.want)
 			}
-			if v := decide(got, "homestaker"); v != tc.wantVerdit {
+			if v := decide(got, "homestaker", btrfsFS); v != tc.wantVerdit {
 				t.Errorf("decide = %d, want %d", v, tc.wantVerdit)
 			}
 			if !slices.EqualFunc(own, tc.own, sameSignature) {
@@ -211,7 +211,7 @@ func TestWipefsAgreesWithOwnProbe(t *testing.T) {
 			if tc.label != "homestaker" {
 				want = refuseDevice
 			}
-			if v := decide(sigs, "homestaker"); v != want {
+			if v := decide(sigs, "homestaker", btrfsFS); v != want {
 				t.Errorf("decide(%s) = %d, want %d", describeSignatures(sigs), v, want)
 			}
 		})
@@ -254,7 +254,7 @@ func FuzzParseWipefs(f *testing.F) {
 				t.Fatalf("%d and %d signatures merged into %d", len(base), len(seen), len(merged))
 			}
 			// What wipefs saw is refused unless it is the volume itself.
-			if len(seen) > 0 && decide(merged, "homestaker") == formatDevice {
+			if len(seen) > 0 && decide(merged, "homestaker", btrfsFS) == formatDevice {
 				t.Fatalf("%s would be formatted", describeSignatures(merged))
 			}
 			d := describeSignatures(merged)

@@ -60,6 +60,11 @@ const (
 	csumStart = 0x20 // the checksum covers [csumStart, SuperblockSize)
 )
 
+// MaxLabel is the longest label in bytes that mkfs.btrfs and the kernel
+// accept (BTRFS_LABEL_SIZE less its NUL): `homestaker prepare` refuses a
+// longer --label before formatting.
+const MaxLabel = labelSize - 1
+
 var magic = []byte("_BHRfS_M")
 
 // ErrNotBtrfs means the bytes hold no Btrfs superblock at all (wrong magic,

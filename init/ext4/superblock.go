@@ -59,6 +59,11 @@ const (
 	roCompatMetaCsum   = 0x400
 )
 
+// MaxLabel is the longest label in bytes the superblock holds
+// (s_volume_name, with no NUL needed when full); mkfs.ext4 cuts a longer
+// one, so `homestaker prepare` refuses it before formatting.
+const MaxLabel = labelSize
+
 // ErrNotExt4 means the bytes hold no ext2/3/4 superblock (wrong magic, or a
 // device too small to hold one). Test for it with errors.Is: a device that
 // is something else is not a problem for the storage stage.

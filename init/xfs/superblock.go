@@ -47,6 +47,11 @@ const (
 	offCRC        = 224 // __le32 crc32c of the sector with this field zero
 )
 
+// MaxLabel is the longest label in bytes the superblock holds (sb_fname);
+// mkfs.xfs refuses a longer one, and so does `homestaker prepare`, before
+// formatting.
+const MaxLabel = labelSize
+
 var magic = []byte("XFSB")
 
 // ErrNotXFS means the bytes hold no XFS superblock (wrong magic, or a
