@@ -116,7 +116,7 @@ func labelLimits() string {
 // the volume by the label the operator gave.
 func (f *filesystem) checkLabel(label string) error {
 	if len(label) > f.maxLabel {
-		return fmt.Errorf("--label %q is %d bytes: a %s label holds at most %d bytes; choose a shorter one (and give it to the init as homestaker.label)",
+		return fmt.Errorf("--label %q is %d bytes: the %s superblock holds a label of at most %d bytes; choose a shorter one (and give it to the init as homestaker.label)",
 			label, len(label), f.name, f.maxLabel)
 	}
 	return nil

@@ -69,7 +69,8 @@ func parsePrepareArgs(args []string, stdout, stderr io.Writer) (*prepareOptions,
 	fs.BoolVar(&o.force, "force", false, "format DEVICE even when it holds a partition table or another filesystem (never when it is in use)")
 	fs.BoolVar(&o.rotate, "rotate", false, "replace the existing secrets: a new JWT in every copy, a new WireGuard key pair and a new SSH host key;\n"+
 		"the --wg flags given replace those values of the existing wg0.conf, the others are kept")
-	fsName := fs.String("fs", storage.FSBtrfs, "the filesystem: btrfs (the default and the recommendation: subvolumes, and snapshots before updates),\n"+
+	fsName := fs.String("fs", storage.FSBtrfs, "the filesystem: btrfs (the default and the recommendation: subvolumes, and of the three the only one\n"+
+		"that can snapshot the client data before an update), "+
 		"ext4 or xfs (directories, as HomestakerOS's guide makes them; no snapshots)")
 	fs.StringVar(&o.label, "label", defaults.Label, "the label the init looks for (homestaker.label); at most "+labelLimits())
 	fs.StringVar(&o.layout, "layout", "legacy", "where the secrets go: legacy (the getting-started guide's: secrets/wireguard/wg0.conf,\n"+
