@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -237,6 +238,50 @@ func TestVolumeXFS(t *testing.T) {
 	if after := v.digest(); after != before {
 		t.Errorf("client data changed:\nbefore\n%s\nafter\n%s", before, after)
 	}
+}
+
+// A volume made by `homestaker prepare --fs ext4`: directories, secrets/
+// closed to others (no warning, unlike the guide's mkdir -p), the secrets
+// in the legacy layout with the host key prepare generated. The init
+// boots the tree on the volume, keeps the key, and leaves the ext4 clean
+// and the chain data unchanged.
+func TestVolumeExt4Prepared(t *testing.T) {
+	d := PrepareDisk(t, "--fs", "ext4")
+	var key []byte
+	d.Edit(func(top string) {
+		seedClientData(t, top)
+		installTree(t, top)
+		var err error
+		if key, err = os.ReadFile(filepath.Join(top, "secrets/ssh/id_ed25519")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if dump := run(t, "dumpe2fs", "-h", d.Path); !strings.Contains(dump, "Filesystem volume name:   homestaker\n") {
+		t.Fatalf("prepare --fs ext4 made no ext4 labelled homestaker:\n%s", dump)
+	}
+	v := &volume{t, d.Path}
+	before := v.digest()
+	out := v.bootFromVolume()
+	wantConsole(t, out,
+		"[  OK  ] storage: homestaker: ext4, directories, mounted at /mnt (1 of 1 device: /dev/vda)",
+		"[  OK  ] secrets: subvolumes, wireguard, jwt, ssh host key checked",
+		"HOMESTAKER-STAGE2 cmdline: "+fixture.Stage2Cmdline+" homestaker.report=/boot/reports/000001.json homestaker.tree=/boot/current\r")
+	if strings.Contains(out, "generated the SSH host key") || strings.Contains(out, "plain directory with mode") {
+		t.Errorf("the init generated a host key or warned about secrets/ on a prepared volume:\n%s", out)
+	}
+	dump := run(t, "dumpe2fs", "-h", v.path)
+	if !strings.Contains(dump, "Filesystem state:         clean\n") || strings.Contains(dump, "needs_recovery") {
+		t.Errorf("ext4 not unmounted cleanly:\n%s", dump)
+	}
+	run(t, "e2fsck", "-fn", v.path)
+	if after := v.digest(); after != before {
+		t.Errorf("client data changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	d.Edit(func(top string) {
+		if after, err := os.ReadFile(filepath.Join(top, "secrets/ssh/id_ed25519")); err != nil || !bytes.Equal(after, key) {
+			t.Errorf("the host key prepare made was not kept (%v)", err)
+		}
+	})
 }
 
 // Btrfs with plain directories (an operator who ran mkdir, not btrfs
