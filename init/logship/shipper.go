@@ -229,7 +229,7 @@ func (s *Shipper) run() {
 			s.conn, s.down = c, false
 			queued := s.q.n
 			s.mu.Unlock()
-			s.printf("log: sending to %s (%d lines queued)", s.target, queued)
+			s.printf("sending to %s (%d lines queued)", s.target, queued)
 		}
 		if err := s.send(conn); err != nil {
 			conn.Close()
@@ -354,7 +354,7 @@ func (s *Shipper) failed(err error) {
 	s.failedAt, s.down = time.Now(), true
 	s.mu.Unlock()
 	if !was {
-		s.printf("log: %s not reached (%v); trying again, the boot goes on", s.target, err)
+		s.printf("%s not reached (%v); trying again, the boot goes on", s.target, err)
 	}
 }
 
