@@ -53,15 +53,14 @@ func TestRingDropsOldest(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		r.push(Message{Text: strconv.Itoa(i)})
 	}
-	got, end := r.peek(10)
-	if len(got) != 3 || got[0].Text != "2" || got[2].Text != "4" || r.dropped != 2 || end != 5 {
-		t.Fatalf("ring = %+v, end %d, dropped %d", got, end, r.dropped)
+	if r.n != 3 || r.at(0).Text != "2" || r.at(2).Text != "4" || r.dropped != 2 || r.first != 2 {
+		t.Fatalf("ring: n %d, first %d, dropped %d, oldest %q", r.n, r.first, r.dropped, r.at(0).Text)
 	}
+	end := r.first + 3
 	r.push(Message{Text: "5"}) // drops 2 while "2".."4" are being sent
 	r.popUntil(end)
-	got, _ = r.peek(10)
-	if len(got) != 1 || got[0].Text != "5" {
-		t.Errorf("after popUntil: %+v", got)
+	if r.n != 1 || r.at(0).Text != "5" {
+		t.Errorf("after popUntil: n %d, oldest %q", r.n, r.at(0).Text)
 	}
 }
 
@@ -171,7 +170,7 @@ func TestTCPOctetCountingAndDrops(t *testing.T) {
 			t.Fatalf("got %q", lines)
 		}
 	}
-	if !strings.Contains(lines[0], "3 lines were dropped before this one: the buffer holds 5") || !strings.HasSuffix(lines[1], " line 3") || !strings.HasSuffix(lines[5], " line 7") {
+	if !strings.Contains(lines[0], "3 lines were dropped before this one (3 of the init's, 0 of the kernel's): the buffer holds 5 and 10") || !strings.HasSuffix(lines[1], " line 3") || !strings.HasSuffix(lines[5], " line 7") {
 		t.Errorf("lines:\n%s", strings.Join(lines, "\n"))
 	}
 }
@@ -202,5 +201,34 @@ func TestDeadCollector(t *testing.T) {
 	}
 	if d := time.Since(began); d > 10*time.Second {
 		t.Errorf("Flush took %s", d)
+	}
+}
+
+// A kernel that logs more than its ring holds pushes out its own oldest
+// lines, never the init's; both go out in the order they were added.
+func TestQueueKernelFloodKeepsInitLines(t *testing.T) {
+	q := newQueue(2, 3)
+	q.push(Message{App: AppInit, Text: "banner"})
+	for i := 0; i < 5; i++ {
+		q.push(Message{App: AppKernel, Text: fmt.Sprintf("k%d", i)})
+	}
+	q.push(Message{App: AppInit, Text: "early"})
+	q.push(Message{App: AppKernel, Text: "k5"})
+	got, mk := q.peek(10)
+	var texts []string
+	for _, m := range got {
+		texts = append(texts, m.Text)
+	}
+	if want := "banner k3 k4 early k5"; strings.Join(texts, " ") != want {
+		t.Errorf("peek = %q, want %q", strings.Join(texts, " "), want)
+	}
+	if q.dropped() != 3 || mk.dropped != [2]int{0, 3} {
+		t.Errorf("dropped %d %v", q.dropped(), mk.dropped)
+	}
+	q.popSent(mk, 3) // banner k3 k4 went out
+	q.forgetDropped(mk)
+	got, _ = q.peek(10)
+	if len(got) != 2 || got[0].Text != "early" || got[1].Text != "k5" || q.dropped() != 0 {
+		t.Errorf("after popSent: %+v, dropped %d", got, q.dropped())
 	}
 }

@@ -48,6 +48,7 @@ type Message struct {
 	Stage    string // "" when the line names no stage
 	Result   string // ok, warn, failed, info, skip; "" for a line without a status
 	Text     string
+	order    uint64 // set by the queue
 }
 
 // results are the structured data's result values, by console status.

@@ -18,9 +18,9 @@ import (
 	"github.com/homestaker/homestaker-boot/init/panics"
 )
 
-// DefaultCapacity is how many lines wait for the collector: a boot's
-// console lines and the kernel's log of a QEMU or small server boot, with
-// room to spare; past that the oldest give way.
+// DefaultCapacity is how many of the init's lines wait for the collector:
+// a boot's, and a stopped boot's for a good while; twice as many of the
+// kernel's (a big server's boot log). Past that the oldest give way.
 const DefaultCapacity = 1000
 
 // Options say how the shipper reaches its collector; the zero value is
@@ -53,7 +53,7 @@ const (
 // Shipper queues lines and sends them to one collector.
 type Shipper struct {
 	mu       sync.Mutex
-	q        *ring
+	q        *queue
 	off      bool // Discard: nothing is kept
 	started  bool
 	released bool
@@ -68,13 +68,14 @@ type Shipper struct {
 	kick chan struct{} // try now: a route appeared, or a flush waits
 }
 
-// New returns a shipper that keeps up to capacity lines (0 is
-// DefaultCapacity) until Start or Discard.
+// New returns a shipper that keeps up to capacity of the init's lines
+// and twice as many of the kernel's (0 is DefaultCapacity) until Start or
+// Discard.
 func New(capacity int) *Shipper {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
-	return &Shipper{q: newRing(capacity), more: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+	return &Shipper{q: newQueue(capacity, 2*capacity), more: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
 }
 
 // Add queues m. It never blocks and never fails: when the ring is full
@@ -98,7 +99,7 @@ func (s *Shipper) Console(l console.Line) { s.Add(FromConsole(l, time.Now())) }
 func (s *Shipper) Discard() {
 	s.mu.Lock()
 	s.off = true
-	s.q = newRing(1)
+	s.q = newQueue(1, 1)
 	s.mu.Unlock()
 }
 
@@ -148,8 +149,8 @@ func (s *Shipper) Flush(timeout time.Duration) error {
 	deadline := began.Add(timeout)
 	for {
 		s.mu.Lock()
-		pending, writing, conn, failedAt := s.q.n, s.writing, s.conn, s.failedAt
-		if s.q.dropped > 0 {
+		pending, writing, conn, failedAt := s.q.len(), s.writing, s.conn, s.failedAt
+		if s.q.dropped() > 0 {
 			pending++
 		}
 		s.mu.Unlock()
@@ -208,7 +209,7 @@ func (s *Shipper) run() {
 	var conn net.Conn
 	for {
 		s.mu.Lock()
-		ready := s.released && (s.q.n > 0 || s.q.dropped > 0)
+		ready := s.released && (s.q.len() > 0 || s.q.dropped() > 0)
 		s.mu.Unlock()
 		if !ready {
 			select {
@@ -227,7 +228,7 @@ func (s *Shipper) run() {
 			conn = c
 			s.mu.Lock()
 			s.conn, s.down = c, false
-			queued := s.q.n
+			queued := s.q.len()
 			s.mu.Unlock()
 			s.printf("sending to %s (%d lines queued)", s.target, queued)
 		}
@@ -294,10 +295,8 @@ func (s *Shipper) resolve(ctx context.Context) (netip.Addr, error) {
 // again: a line twice rather than none.
 func (s *Shipper) send(conn net.Conn) error {
 	s.mu.Lock()
-	batch, end := s.q.peek(batchSize)
-	start := end - uint64(len(batch))
-	dropped := s.q.dropped
-	capacity := len(s.q.buf)
+	batch, mk := s.q.peek(batchSize)
+	dropped := mk.dropped[sourceInit] + mk.dropped[sourceKernel]
 	s.writing = true
 	s.mu.Unlock()
 	defer func() {
@@ -307,7 +306,8 @@ func (s *Shipper) send(conn net.Conn) error {
 	}()
 	if dropped > 0 {
 		notice := Message{Time: time.Now(), Facility: facilityDaemon, Severity: sevWarning, App: AppInit, ProcID: "1", Stage: "log", Result: "warn",
-			Text: fmt.Sprintf("[ WARN ] log: %d lines were dropped before this one: the buffer holds %d and %s was not reached in time", dropped, capacity, s.target)}
+			Text: fmt.Sprintf("[ WARN ] log: %d lines were dropped before this one (%d of the init's, %d of the kernel's): the buffer holds %d and %d, and %s was not reached in time",
+				dropped, mk.dropped[sourceInit], mk.dropped[sourceKernel], len(s.q.rings[sourceInit].buf), len(s.q.rings[sourceKernel].buf), s.target)}
 		batch = append([]Message{notice}, batch...)
 	}
 	host := s.hostname()
@@ -341,10 +341,10 @@ func (s *Shipper) send(conn net.Conn) error {
 		if sent == 0 {
 			return err
 		}
-		s.q.dropped -= dropped
+		s.q.forgetDropped(mk)
 		sent--
 	}
-	s.q.popUntil(start + uint64(sent))
+	s.q.popSent(mk, sent)
 	return err
 }
 
