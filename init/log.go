@@ -55,11 +55,15 @@ func (b *boot) logRoute(stage string) {
 		b.releaseLog()
 		return
 	}
-	if !b.logNet.Load() || !b.logDisk.Load() {
+	if !b.logNet.Load() {
 		return
 	}
 	if b.cfg.WG == config.WGOff {
+		// No tunnel: the network's routes are the ones there will be.
 		b.releaseLog()
+		return
+	}
+	if !b.logDisk.Load() {
 		return
 	}
 	// wg0.conf is on the volume, now mounted; a host name needs the DNS

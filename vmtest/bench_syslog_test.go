@@ -50,7 +50,7 @@ func BenchmarkSyslog(b *testing.B) {
 		b.ReportMetric(toLog.Seconds()/toNet.Seconds(), "syslog/network-ratio")
 
 		// IPv6 autoconf where there is none.
-		toNetwork := func(nic string) time.Duration {
+		toNetwork := func(nic string) (time.Duration, time.Duration) {
 			vm := BootNIC(b, nic, img, append(args, "ip=dhcp"), Drive(d.Path))
 			vm.Expect("HOMESTAKER-STAGE2 powering off")
 			if err := vm.Wait(); err != nil {
@@ -64,13 +64,19 @@ func BenchmarkSyslog(b *testing.B) {
 			}
 			d, _ := stageDuration(lines, "network")
 			fmt.Printf("  %s: banner to network line %.3fs (network stage %.3fs)\n", nic, (network - banner).Seconds(), d.Seconds())
-			return network - banner
+			return network - banner, d
 		}
-		off := toNetwork(UserNet + ",ipv6=off")
-		on := toNetwork(UserNet)
-		fmt.Printf("ip=dhcp, banner to network line: IPv6 off %.3fs, IPv6 on %.3fs, ratio off/on %.2f\n", off.Seconds(), on.Seconds(), off.Seconds()/on.Seconds())
-		b.ReportMetric(off.Seconds(), "ipv6-off-network-s")
-		b.ReportMetric(on.Seconds(), "ipv6-on-network-s")
-		b.ReportMetric(off.Seconds()/on.Seconds(), "ipv6-off/on-ratio")
+		// The early stage (module loading, seconds under TCG) is in the
+		// banner-to-line time; the network stage's own duration is the
+		// measure of a wait.
+		off, offStage := toNetwork(UserNet + ",ipv6=off")
+		on, onStage := toNetwork(UserNet)
+		fmt.Printf("ip=dhcp, banner to network line: IPv6 on %.3fs, off %.3fs, ratio on/off %.2f; network stage: on %.3fs, off %.3fs, ratio on/off %.2f\n",
+			on.Seconds(), off.Seconds(), on.Seconds()/off.Seconds(), onStage.Seconds(), offStage.Seconds(), onStage.Seconds()/offStage.Seconds())
+		b.ReportMetric(off.Seconds(), "ipv6-off-network-line-s")
+		b.ReportMetric(on.Seconds(), "ipv6-on-network-line-s")
+		b.ReportMetric(offStage.Seconds(), "ipv6-off-network-stage-s")
+		b.ReportMetric(onStage.Seconds(), "ipv6-on-network-stage-s")
+		b.ReportMetric(onStage.Seconds()/offStage.Seconds(), "ipv6-on/off-stage-ratio")
 	}
 }
