@@ -50,6 +50,8 @@ func (b *boot) fail(f *report.Failure) *control.Request {
 		Retry:  b.ctl.Requests(),
 		Cancel: b.loggedIn,
 		Rescue: b.startRescue(),
+		// The banner reaches the collector before the machine goes.
+		BeforeReboot: func() { b.flushLog("before the reboot") },
 	})
 }
 

@@ -108,15 +108,16 @@ func behindTunnel(conf *wgconf.Config, addrs []netip.Addr) bool {
 	return false
 }
 
-// flushLog sends what is queued, the handover's line included, before the
-// handover takes down what the route to the collector needs (the
-// tunnel). Bounded: a collector gone quiet costs logFlushTimeout at most.
-func (b *boot) flushLog() {
+// flushLog sends what is queued, the handover's line or the failure's
+// banner included, before the handover takes down what the route to the
+// collector needs (the tunnel), or a reboot the machine. Bounded: a
+// collector gone quiet costs logFlushTimeout at most.
+func (b *boot) flushLog(when string) {
 	if !b.cfg.Log.On() {
 		return
 	}
 	if err := b.ship.Flush(logFlushTimeout); err != nil {
 		// The console still shows it; the collector will not.
-		b.con.Status(console.Warn, "log", "before the handover: %v", err)
+		b.con.Status(console.Warn, "log", "%s: %v", when, err)
 	}
 }

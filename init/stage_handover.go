@@ -92,7 +92,7 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	b.rep.Finish(report.OK, nil)
 	// The handover's line is the one a log collector most needs: it goes
 	// out while the tunnel, which may be its only route, is still up.
-	b.flushLog()
+	b.flushLog("before the handover")
 	if b.tunnel != nil {
 		if err := b.tunnel.Close(); err != nil {
 			// After the announcement: on the console, not in the report.

@@ -279,3 +279,26 @@ func TestSyslogTCPThroughTunnel(t *testing.T) {
 		t.Errorf("wireguard line: %+v %v", r, ok)
 	}
 }
+
+// A boot that stops and powers off: the failure banner reaches the
+// collector, as failed lines of the stage, before the machine goes.
+func TestSyslogBannerBeforePoweroff(t *testing.T) {
+	col := StartRsyslog(t, "udp")
+	d := PrepareDisk(t, WithTunnel...)
+	d.Remove("lighthouse/jwt.hex")
+	args := []string{"homestaker.next=initramfs:/next", "homestaker.onfail=poweroff", "homestaker.wg=off",
+		fmt.Sprintf("homestaker.log=syslog+udp://10.0.2.2:%d", col.Port)}
+	vm := Boot(t, stage2Initramfs(t), args, Drive(d.Path))
+	expectStop(t, vm, "secrets", "lighthouse")
+	expectPoweroff(t, vm)
+	r := col.Wait(t, "HOMESTAKER BOOT STOPPED in stage secrets")
+	if r.SD != `[homestaker@32473 stage="secrets" result="failed"]` || r.App != "homestaker-init" {
+		t.Errorf("banner record: %+v", r)
+	}
+	col.Wait(t, "now:      powering off (homestaker.onfail=poweroff)")
+	for _, s := range d.Secrets() {
+		if strings.Contains(col.Raw(), s) {
+			t.Errorf("the collector got a secret value (%d characters)", len(s))
+		}
+	}
+}
