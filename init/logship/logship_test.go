@@ -2,12 +2,16 @@ package logship
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,5 +234,46 @@ func TestQueueKernelFloodKeepsInitLines(t *testing.T) {
 	got, _ = q.peek(10)
 	if len(got) != 2 || got[0].Text != "early" || got[1].Text != "k5" || q.dropped() != 0 {
 		t.Errorf("after popSent: %+v, dropped %d", got, q.dropped())
+	}
+}
+
+// A collector by host name is resolved when the shipper first connects
+// (after Release, once the network stage wrote resolv.conf), and a
+// failed lookup is tried again.
+func TestHostNameResolvedAtConnect(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	var mu sync.Mutex
+	asked := 0
+	resolve := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if host != "collector.test" {
+			return nil, fmt.Errorf("asked for %q", host)
+		}
+		if asked == 1 {
+			return nil, errors.New("no DNS server yet")
+		}
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	s := New(10)
+	s.Add(Message{App: AppInit, Text: "hello"})
+	s.Start(config.LogTarget{Network: "udp", Host: "collector.test", Port: port}, Options{Resolve: resolve, FirstWait: 10 * time.Millisecond})
+	s.Release()
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 2048)
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil || !strings.HasSuffix(string(buf[:n]), " hello") {
+		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 2 {
+		t.Errorf("resolved %d times, want 2 (a failure, then the address)", asked)
 	}
 }
