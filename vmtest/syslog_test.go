@@ -236,18 +236,26 @@ func checkBootLog(t *testing.T, c *Collector, secrets []string) {
 
 // Over UDP on the LAN, with a source URL carrying credentials on the
 // command line, which the kernel prints: the collector gets its host but
-// not its user, password or query.
+// not its user, password or query. The static ip= names the node, and
+// every message carries the name, the early ones too (the name is put
+// on at sending).
 func TestSyslogUDPOnLAN(t *testing.T) {
 	col := StartRsyslog(t, "udp")
 	d := PrepareDisk(t, WithTunnel...)
 	args := []string{"homestaker.next=initramfs:/next,http://op:pa55w0rd-x@10.0.2.2:9/next/?token=t0ken-x", "homestaker.onfail=poweroff", "homestaker.wg=off",
-		fmt.Sprintf("homestaker.log=syslog+udp://10.0.2.2:%d", col.Port)}
+		"ip=10.0.2.77::10.0.2.2:255.255.255.0:node7:eth0:none", fmt.Sprintf("homestaker.log=syslog+udp://10.0.2.2:%d", col.Port)}
 	vm := Boot(t, stage2Initramfs(t), args, Drive(d.Path))
 	vm.Expect("[  OK  ] handover: kexec into /next/bzImage")
 	expectStage2(t, vm)
 	checkBootLog(t, col, append(d.Secrets(), "pa55w0rd-x", "t0ken-x"))
 	if _, ok := col.find("10.0.2.2:9/next/"); !ok {
 		t.Errorf("the kernel's command line did not reach the collector:\n%s", col.Raw())
+	}
+	for _, r := range col.Records() {
+		if r.Host != "node7" {
+			t.Errorf("HOSTNAME %q, want node7: %q", r.Host, r.Msg)
+			break
+		}
 	}
 }
 
