@@ -7,7 +7,7 @@ GO ?= go
 BUILD := build
 KERNEL_CACHE := .cache/kernel/current
 # Packages the build and the tests need; `make deps` installs the missing.
-DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign dnsmasq-base wireguard-go wireguard-tools
+DEB_PACKAGES := qemu-system-x86 qemu-utils btrfs-progs kmod zstd cpio ovmf ca-certificates e2fsprogs dosfstools xfsprogs openssh-client util-linux systemd-boot-efi minisign dnsmasq-base wireguard-go wireguard-tools rsyslog
 # What `homestaker prepare`'s tests write foreign signatures with; installed
 # without their recommends (mdadm's would bring a mail server and udev).
 DEB_TEST_TOOLS := mdadm lvm2 cryptsetup-bin bcache-tools reiserfsprogs

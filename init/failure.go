@@ -31,6 +31,9 @@ const defaultWatchdog = 120 * time.Second
 // control socket for `homestaker retry`, the rescue SSH server) and hands
 // the console over. It returns only when a rescue shell asks for a retry.
 func (b *boot) fail(f *report.Failure) *control.Request {
+	// The boot stopped: whatever route there is to the collector is the
+	// one it gets, and the operator wants the banner there.
+	b.releaseLog()
 	b.rep.Finish(report.Failed, f)
 	if err := b.rep.Save(report.Path); err != nil {
 		b.con.Status(console.Warn, "report", "%v", err)
@@ -47,6 +50,8 @@ func (b *boot) fail(f *report.Failure) *control.Request {
 		Retry:  b.ctl.Requests(),
 		Cancel: b.loggedIn,
 		Rescue: b.startRescue(),
+		// The banner reaches the collector before the machine goes.
+		BeforeReboot: func() { b.flushLog("before the reboot") },
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/homestaker/homestaker-boot/init/console"
 	"github.com/homestaker/homestaker-boot/init/control"
 	"github.com/homestaker/homestaker-boot/init/early"
+	"github.com/homestaker/homestaker-boot/init/logship"
 	"github.com/homestaker/homestaker-boot/init/netup"
 	"github.com/homestaker/homestaker-boot/init/nextstage"
 	"github.com/homestaker/homestaker-boot/init/plan"
@@ -39,6 +40,10 @@ func main() {
 	}
 	mountErr := early.Mount()
 	con := console.Open()
+	// Every line from the first on is kept for a log collector, until the
+	// command line says whether there is one (startLog).
+	ship := logship.New(logship.DefaultCapacity)
+	con.Forward(ship.Console)
 	con.Printf("homestaker-boot %s: init started at %s", version, console.Uptime().Round(time.Millisecond))
 	early.Reap(func(format string, args ...any) { con.Status(console.Failed, "reaper", format, args...) })
 
@@ -46,7 +51,9 @@ func main() {
 	cfg, problems := loadConfig(cmdline)
 	// The report (on the console, the volume and to the next system) gets
 	// the command line without the credentials a URL in it may carry.
-	b := &boot{cfg: cfg, con: con, cmdline: cmdline, rep: &report.Report{Version: version, Kernel: kernelRelease(), Cmdline: config.RedactURLs(cmdline)}}
+	b := &boot{cfg: cfg, con: con, ship: ship, cmdline: cmdline, rep: &report.Report{Version: version, Kernel: kernelRelease(), Cmdline: config.RedactURLs(cmdline)}}
+
+	b.startLog()
 
 	// PID 1 must never exit: a panic becomes a failure like any other.
 	defer func() {
@@ -186,6 +193,7 @@ type boot struct {
 	cfg     config.Config    // main, before the plan; read-only after
 	cmdline string           // main; the kernel's command line as given, credentials and all: never printed
 	con     *console.Console // main, before the plan; safe for concurrent use
+	ship    *logship.Shipper // main, before the plan; safe for concurrent use
 	rep     *report.Report   // main; stages write it through their plan.Record, which locks
 
 	netw    *netup.State      // network; nil when it failed or has not run
@@ -202,4 +210,8 @@ type boot struct {
 
 	runner   *plan.Runner // main, before the first run
 	planning atomic.Bool  // run; true while the plan runs and no break shell is open
+
+	// logRoute: which stages that the route to the collector depends on
+	// have ended, and whether the shipper may send.
+	logNet, logDisk, logReleased atomic.Bool
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/homestaker/homestaker-boot/init/atomicfile"
 	"github.com/homestaker/homestaker-boot/init/config"
+	"github.com/homestaker/homestaker-boot/init/console"
 	"github.com/homestaker/homestaker-boot/init/handover"
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/report"
@@ -17,7 +18,8 @@ import (
 )
 
 // handover loads the next stage into the kernel (or unpacks it for
-// switch_root), saves the boot report on the volume, closes the tunnel,
+// switch_root), announces itself, sends the log collector what is queued,
+// closes the tunnel, saves the boot report on the volume,
 // unmounts what the next stage does not keep and jumps. It returns only on
 // failure.
 func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
@@ -81,12 +83,6 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 		b.rescue.Close()
 		b.rescue = nil
 	}
-	if b.tunnel != nil {
-		if err := b.tunnel.Close(); err != nil {
-			rec.Warn("closing the tunnel: %v", err)
-		}
-		b.tunnel = nil
-	}
 	// The next system runs its own DHCP client.
 	b.netw.StopRenewing()
 	b.handOverWatchdog(rec)
@@ -94,6 +90,16 @@ func (b *boot) handover(ctx context.Context, rec *plan.Record) error {
 	rec.Summary("%s", what)
 	rec.Announce()
 	b.rep.Finish(report.OK, nil)
+	// The handover's line is the one a log collector most needs: it goes
+	// out while the tunnel, which may be its only route, is still up.
+	b.flushLog("before the handover")
+	if b.tunnel != nil {
+		if err := b.tunnel.Close(); err != nil {
+			// After the announcement: on the console, not in the report.
+			b.con.Status(console.Warn, "handover", "closing the tunnel: %v", err)
+		}
+		b.tunnel = nil
+	}
 	if reportPath != "" {
 		err := b.volume.WritableTopLevel(func(top string) error {
 			d, err := atomicfile.OpenDir(top, path.Dir(reportPath), false, 0)

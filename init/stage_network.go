@@ -11,6 +11,7 @@ import (
 )
 
 func (b *boot) network(ctx context.Context, rec *plan.Record) error {
+	defer b.logRoute("network")
 	var err error
 	b.netw, err = netup.Up(ctx, b.cfg, rec, netup.Options{SetClock: true, LeaseChanged: b.leaseChanged})
 	return err

@@ -12,6 +12,7 @@ import (
 
 // storage finds the volume by label and mounts it.
 func (b *boot) storage(ctx context.Context, rec *plan.Record) error {
+	defer b.logRoute("storage")
 	cfg := b.cfg
 	o := storage.Options{
 		Label: cfg.Label, LabelSet: cfg.LabelSet, Mnt: cfg.Mnt, Subvols: cfg.Subvols, Degraded: cfg.Degraded,

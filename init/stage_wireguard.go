@@ -14,6 +14,7 @@ import (
 // the operator from getting in over the VPN to fix it. Without a handshake
 // the tunnel stays up, for when the peer comes back.
 func (b *boot) wireguard(ctx context.Context, rec *plan.Record) error {
+	defer b.logRoute("wireguard")
 	if b.cfg.WG == config.WGOff {
 		rec.Summary("not started (homestaker.wg=off)")
 		return nil

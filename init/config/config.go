@@ -48,7 +48,9 @@ type Config struct {
 	Report       string // homestaker.report: the previous stage's report on the volume
 	// Tree is homestaker.tree: the volume directory the previous stage was
 	// booted from, for its success mark (see init/bootcount).
-	Tree    string
+	Tree string
+	// Log is homestaker.log: the syslog collector, or none.
+	Log     LogTarget
 	Console []string // every console= in order, carried over to the next kernel
 }
 

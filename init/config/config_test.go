@@ -295,7 +295,8 @@ func TestUnknownKeys(t *testing.T) {
 		{"homestaker.rescue.prt=22", "homestaker.rescue.prt", "homestaker.rescue.port"},
 		{"homestaker.Wg=off", "homestaker.Wg", "homestaker.wg"},
 		{"homestaker.watchdogs", "homestaker.watchdogs", "homestaker.watchdog"},
-		{"homestaker.foo=1", "homestaker.foo", ""},
+		{"homestaker.quux=1", "homestaker.quux", ""},
+		{"homestaker.logs=x", "homestaker.logs", "homestaker.log"},
 		{"homestaker.timeout=5", "homestaker.timeout", ""},
 		{"homestaker.verbose=1", "homestaker.verbose", ""},
 		// Not ours by name, but a typo of ours.

@@ -118,6 +118,9 @@ func Encode(cfg Config) string {
 	if cfg.Tree != "" {
 		add("homestaker.tree", cfg.Tree)
 	}
+	if cfg.Log.On() {
+		add("homestaker.log", cfg.Log.String())
+	}
 	for _, c := range cfg.Console {
 		add("console", c)
 	}

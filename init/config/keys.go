@@ -55,6 +55,7 @@ var keys = []keySpec{
 	{"homestaker.watchdog.kexec", "accepted values are keep (the next system's watchdog daemon takes it over) or stop", setWatchdogKexec},
 	{"homestaker.report", "accepted values are an absolute path", setReport},
 	{"homestaker.tree", "accepted values are an absolute path", setTree},
+	{"homestaker.log", logAccepted, setLog},
 }
 
 // KnownKeys returns the names of the homestaker.* parameters.

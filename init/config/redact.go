@@ -49,7 +49,7 @@ func redactUnparsed(s string) string {
 	return s
 }
 
-// RedactURLs applies RedactURL to every http:// or https:// URL in text (a
+// RedactURLs applies RedactURL to every URL of urlSchemes in text (a
 // command line, a message), a URL ending at white space or a quote.
 func RedactURLs(text string) string {
 	var b strings.Builder
@@ -70,13 +70,16 @@ func RedactURLs(text string) string {
 	}
 }
 
+// urlSchemes are the URLs a command line may hold: sources, and a syslog
+// target that was mistakenly given a user and password.
+var urlSchemes = []string{"http://", "https://", "syslog+udp://", "syslog+tcp://"}
+
 func urlStart(s string) int {
-	h, hs := strings.Index(s, "http://"), strings.Index(s, "https://")
-	switch {
-	case h < 0:
-		return hs
-	case hs < 0:
-		return h
+	first := -1
+	for _, p := range urlSchemes {
+		if i := strings.Index(s, p); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
 	}
-	return min(h, hs)
+	return first
 }

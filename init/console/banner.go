@@ -17,7 +17,7 @@ type Banner struct {
 
 // Banner prints b framed so that it stands out in a scrolling serial log.
 func (c *Console) Banner(b Banner) {
-	c.write(b.String())
+	c.write(about{b.Stage, Failed, true}, b.String())
 }
 
 // String is the framed banner, as the console and a rescue login show it.

@@ -42,7 +42,24 @@ type Console struct {
 	out  io.Writer
 	kmsg io.Writer // nil when /dev/kmsg is not available
 	tees map[*tee]bool
-	last time.Time // when the last line was written
+	last time.Time  // when the last line was written
+	fwd  func(Line) // Forward's function; nil when none
+}
+
+// Line is one line as the console wrote it, escaped: what a copy that
+// leaves the machine (init/logship) gets.
+type Line struct {
+	Stage  string // the stage the line is about; "" when it names none
+	Status Status // meaningful when Tagged
+	Tagged bool   // a status line (or the failure banner, Failed)
+	Text   string // as printed, status tag and all
+}
+
+// about is what write knows of a text besides the text.
+type about struct {
+	stage  string
+	status Status
+	tagged bool
 }
 
 // LastLine is when the last line was written: the boot's sign of life.
@@ -70,6 +87,15 @@ func (c *Console) Tee(w io.Writer) (stop func()) {
 		delete(c.tees, t)
 		c.mu.Unlock()
 	}
+}
+
+// Forward hands every line from now on to f as well, after Escape: the
+// same text the console shows, so a copy sent away holds nothing the
+// console would not. f runs under the console's lock and must not block.
+func (c *Console) Forward(f func(Line)) {
+	c.mu.Lock()
+	c.fwd = f
+	c.mu.Unlock()
 }
 
 // New returns a Console writing to out and, when kmsg is not nil, to the
@@ -110,22 +136,28 @@ func Uptime() time.Duration {
 // Status prints one status line: `[  OK  ] storage: homestaker mounted`.
 func (c *Console) Status(s Status, stage, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	c.write(s.String() + " " + stage + ": " + msg)
+	c.write(about{stage, s, true}, s.String()+" "+stage+": "+msg)
+}
+
+// Progress prints a stage's line without a status tag, indented under
+// the tags: `         network: eth0: waiting for a carrier`.
+func (c *Console) Progress(stage, msg string) {
+	c.write(about{stage: stage}, "         "+stage+": "+strings.TrimRight(msg, "\n"))
 }
 
 // Printf prints a plain line (progress, notices) without a status tag.
 func (c *Console) Printf(format string, args ...any) {
-	c.write(strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
+	c.write(about{}, strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
 }
 
 // Write lets the console be used as an io.Writer (for example as a log
 // output); each call is printed as it is.
 func (c *Console) Write(p []byte) (int, error) {
-	c.write(strings.TrimRight(string(p), "\n"))
+	c.write(about{}, strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-func (c *Console) write(text string) {
+func (c *Console) write(a about, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = time.Now()
@@ -142,6 +174,9 @@ func (c *Console) write(text string) {
 			// the console a second time at the default loglevel; the
 			// status tag in the text keeps the severity for dmesg.
 			fmt.Fprintf(c.kmsg, "<7>homestaker: %s\n", line)
+		}
+		if c.fwd != nil {
+			c.fwd(Line{Stage: a.stage, Status: a.status, Tagged: a.tagged, Text: line})
 		}
 	}
 }

@@ -102,3 +102,40 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+// Forward gets each line as the console shows it, escaped, with the stage
+// and result of a status line.
+func TestForwardGetsEscapedLines(t *testing.T) {
+	var out bytes.Buffer
+	c := New(&out, nil)
+	var got []Line
+	c.Forward(func(l Line) { got = append(got, l) })
+	c.Status(Warn, "network", "server says \x1b[2Jhi")
+	c.Progress("storage", "probing /dev/vda")
+	c.Printf("plain\nsecond")
+	c.Banner(Banner{Stage: "secrets", Found: "no JWT"})
+	want := []Line{
+		{Stage: "network", Status: Warn, Tagged: true, Text: `[ WARN ] network: server says \x1b[2Jhi`},
+		{Stage: "storage", Text: "         storage: probing /dev/vda"},
+		{Text: "plain"},
+		{Text: "second"},
+	}
+	if len(got) < len(want)+3 {
+		t.Fatalf("forwarded %d lines: %+v", len(got), got)
+	}
+	for i, w := range want {
+		if got[i] != w {
+			t.Errorf("line %d = %+v, want %+v", i, got[i], w)
+		}
+	}
+	for _, l := range got[len(want):] {
+		if l.Stage != "secrets" || l.Status != Failed || !l.Tagged {
+			t.Errorf("banner line %+v is not the failed secrets stage's", l)
+		}
+	}
+	c.Forward(nil)
+	c.Printf("after")
+	if got[len(got)-1].Text == "after" {
+		t.Error("Forward(nil) did not stop the copy")
+	}
+}

@@ -34,6 +34,9 @@ type Options struct {
 	// Terminal is where a key press cancels the reboot countdown; ""
 	// is Console.
 	Terminal string
+	// BeforeReboot runs just before a reboot or power-off, after the
+	// banner: the log collector gets what is queued (nil: nothing).
+	BeforeReboot func()
 
 	// waitKey is WaitKey when nil; a test makes it panic.
 	waitKey func(ctx context.Context, tty string) error
@@ -68,14 +71,22 @@ func Handle(con *console.Console, f *report.Failure, o Options) *control.Request
 				action = config.OnFailShell
 				continue
 			}
+			o.beforeReboot()
 			Reboot(con, unix.LINUX_REBOOT_CMD_RESTART)
 		case config.OnFailPoweroff:
+			o.beforeReboot()
 			Reboot(con, unix.LINUX_REBOOT_CMD_POWER_OFF)
 		default:
 			if r := shellUntilRetry(con, o.Retry); r != nil {
 				return r
 			}
 		}
+	}
+}
+
+func (o Options) beforeReboot() {
+	if o.BeforeReboot != nil {
+		o.BeforeReboot()
 	}
 }
 

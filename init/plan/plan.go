@@ -91,7 +91,7 @@ func (r *Record) result() report.Stage {
 
 // Printf prints a progress line for the stage without a status tag.
 func (r *Record) Printf(format string, args ...any) {
-	r.con.Printf("         %s: %s", r.stage, fmt.Sprintf(format, args...))
+	r.con.Progress(r.stage, fmt.Sprintf(format, args...))
 }
 
 // Runner runs a plan.
