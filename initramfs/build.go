@@ -114,7 +114,16 @@ func build(o options) error {
 	var fw firmwareReport
 	if o.modulesDir != "" {
 		wanted, err := expandModules(o.modules, func() ([]string, error) {
-			return nil, fmt.Errorf("not supported yet")
+			ix, err := kmod.ReadIndex(o.modulesDir)
+			if err != nil {
+				return nil, err
+			}
+			p, err := hostModules(ix, "/sys/devices", "/proc/modules")
+			if err != nil {
+				return nil, err
+			}
+			p.print(os.Stdout, "/sys/devices", "/proc/modules")
+			return p.modules(), nil
 		})
 		if err != nil {
 			return err

@@ -201,3 +201,9 @@ func (ix *Index) AddSoftdep(sd Softdep) {
 	merged.Post = append(merged.Post, sd.Post...)
 	ix.softdeps[name] = merged
 }
+
+// Has reports whether name ('-' or '_' alike) is a loadable module of
+// the index (modules.dep lists it).
+func (ix *Index) Has(name string) bool {
+	return ix.has(normalize(name))
+}
