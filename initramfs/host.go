@@ -21,6 +21,7 @@ type hostPick struct {
 	loaded     []string // modules in /proc/modules that the target kernel has
 	absent     []string // modules in /proc/modules that it lacks (another kernel version, out-of-tree)
 	boot       []string // kmod.BootModules and the VLAN module
+	noProc     bool     // there is no /proc/modules
 }
 
 // modules returns every module picked, sorted, each once.
@@ -41,7 +42,14 @@ func hostModules(ix *kmod.Index, sysDevices, procModules string) (hostPick, erro
 	}
 	p.modaliases = len(devs)
 	p.devices = ix.MatchModaliases(devs)
+	p.boot = append(slices.Clone(kmod.BootModules), kmod.VLANModule)
 	f, err := os.Open(procModules)
+	if os.IsNotExist(err) {
+		// A kernel without loadable modules, or a container that hides
+		// them: the devices alone say what is needed.
+		p.noProc = true
+		return p, nil
+	}
 	if err != nil {
 		return p, fmt.Errorf("reading the loaded modules: %v", err)
 	}
@@ -57,7 +65,6 @@ func hostModules(ix *kmod.Index, sysDevices, procModules string) (hostPick, erro
 			p.absent = append(p.absent, n)
 		}
 	}
-	p.boot = append(slices.Clone(kmod.BootModules), kmod.VLANModule)
 	return p, nil
 }
 
@@ -81,7 +88,11 @@ func parseProcModules(r io.Reader) ([]string, error) {
 // print says what -modules host picked and why.
 func (p hostPick) print(w io.Writer, sysDevices, procModules string) {
 	fmt.Fprintf(w, "  -modules host: %d modules for %d device modaliases under %s: %s\n", len(p.devices), p.modaliases, sysDevices, strings.Join(p.devices, " "))
-	fmt.Fprintf(w, "  -modules host: %d modules loaded now (%s): %s\n", len(p.loaded), procModules, strings.Join(p.loaded, " "))
+	if p.noProc {
+		fmt.Fprintf(w, "  -modules host: no %s (a kernel without loadable modules, or a container that hides them): the devices alone decide\n", procModules)
+	} else {
+		fmt.Fprintf(w, "  -modules host: %d modules loaded now (%s): %s\n", len(p.loaded), procModules, strings.Join(p.loaded, " "))
+	}
 	if len(p.absent) > 0 {
 		fmt.Fprintf(w, "  -modules host: %d loaded modules not in the target kernel, left out: %s\n", len(p.absent), strings.Join(p.absent, " "))
 	}

@@ -86,6 +86,21 @@ libphy 151552 1 tg3, Live 0x0000000000000000
 		}
 	}
 
+	// Without /proc/modules (a container): the devices alone.
+	p, err = hostModules(ix, sys, filepath.Join(sys, "no-proc-modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"8021q", "btrfs", "ext4", "megaraid_sas", "sd_mod", "tg3", "tun", "uas", "usb_storage", "xfs"}
+	if got := p.modules(); !reflect.DeepEqual(got, want) || !p.noProc {
+		t.Errorf("without /proc/modules: modules %q (noProc %v), want %q", got, p.noProc, want)
+	}
+	out.Reset()
+	p.print(&out, sys, "/proc/modules")
+	if !strings.Contains(out.String(), "no /proc/modules (a kernel without loadable modules") {
+		t.Errorf("output lacks the note on /proc/modules:\n%s", out.String())
+	}
+
 	if _, err := hostModules(ix, filepath.Join(sys, "nope"), proc); err == nil || !strings.Contains(err.Error(), "is sysfs mounted") {
 		t.Errorf("no /sys/devices: %v", err)
 	}

@@ -23,7 +23,10 @@ var defaultModules = slices.Concat(
 	// Ethernet NICs of desktops, mini PCs and used servers.
 	[]string{
 		"e1000", "e1000e", "igb", "igc", "ixgbe", "i40e", "ice", // Intel
-		"r8169", "8139too", // Realtek
+		// Realtek: r8169 for the RTL8111/8168 family; 8139too and
+		// 8139cp for the RTL8139 (8139too leaves the C+ chip, QEMU's
+		// rtl8139 among them, to 8139cp).
+		"r8169", "8139too", "8139cp",
 		"tg3", "bnx2", "bnx2x", "bnxt_en", // Broadcom
 		"mlx4_en", "mlx5_core", // Mellanox
 		"atlantic", // Aquantia (Marvell) AQtion

@@ -17,16 +17,27 @@ import (
 // volume, get a DHCP lease from QEMU's user network and boot the next
 // stage on the volume. One VM per HBA and NIC pair keeps the run short;
 // the virtio RNG every test VM has is the only virtio device.
+//
+// mptsas1068 is the exception: with Debian 12's QEMU 7.2 and the test
+// kernel, mptsas binds to the controller and brings up its IOC with 8
+// PHYs, but no SAS port or disk ever appears (/sys/class/sas_port stays
+// empty). QEMU 7.2's model answers the SAS device page for the HBA's own
+// handles with an error (hw/scsi/mptconfig.c, mptsas_device_addr_get),
+// which is likely why. That case checks what can be checked, the
+// driver and its controller, and that the missing disk stops the boot
+// with the storage stage's explanation; it fails once QEMU shows the
+// disk, and should then expect the next stage like the others.
 func TestMachines(t *testing.T) {
 	for _, tc := range []struct {
 		hba, nic string
 		drivers  []string // the modules the console must name
 		dev      string   // the volume's device
+		noDisk   string   // the console line that shows the driver up when QEMU shows no disk
 	}{
-		{"megasas-gen2", "vmxnet3", []string{"megaraid_sas", "sd_mod", "vmxnet3"}, "/dev/sda"},
-		{"mptsas1068", "rtl8139", []string{"mptsas", "sd_mod", "8139too"}, "/dev/sda"},
-		{"pvscsi", "e1000e", []string{"vmw_pvscsi", "sd_mod", "e1000e"}, "/dev/sda"},
-		{"ich9-ahci", "e1000", []string{"ahci", "sd_mod", "e1000"}, "/dev/sda"},
+		{"megasas-gen2", "vmxnet3", []string{"megaraid_sas", "sd_mod", "vmxnet3"}, "/dev/sda", ""},
+		{"mptsas1068", "rtl8139", []string{"mptsas", "sd_mod", "8139cp"}, "/dev/sda", "scsi host0: ioc0: LSISAS1068"},
+		{"pvscsi", "e1000e", []string{"vmw_pvscsi", "sd_mod", "e1000e"}, "/dev/sda", ""},
+		{"ich9-ahci", "e1000", []string{"ahci", "sd_mod", "e1000"}, "/dev/sda", ""},
 	} {
 		t.Run(tc.hba+"+"+tc.nic, func(t *testing.T) {
 			d := PrepareDisk(t, WithTunnel...)
@@ -54,6 +65,17 @@ func TestMachines(t *testing.T) {
 				if slices.Contains(loaded, virtio) {
 					t.Errorf("the module line names %s on a machine without that device: %q", virtio, line)
 				}
+			}
+			if tc.noDisk != "" {
+				out := mods + vm.Expect("HOMESTAKER BOOT STOPPED in stage")
+				out += vm.Expect("powering off")
+				wantConsole(t, out, tc.noDisk,
+					"[FAILED] storage: no block devices at all",
+					"[  OK  ] network: eth0 10.0.2.15/24 by DHCP")
+				if err := vm.Wait(); err != nil {
+					t.Errorf("VM: %v", err)
+				}
+				return
 			}
 			// storage and network run side by side: their lines come in
 			// either order, both before the handover.
