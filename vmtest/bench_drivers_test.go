@@ -36,7 +36,7 @@ func BenchmarkDriverSet(b *testing.B) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("building the initramfs with the small driver set: %v\n%s", err, out)
 	}
-	full := withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline))
+	fullImg := withAppended(b, bench.initramfs, treeRecords(b, "next", fixture.Stage2Cmdline))
 	smallImg := withAppended(b, small, treeRecords(b, "next", fixture.Stage2Cmdline))
 	d := PrepareDisk(b, WithTunnel...)
 	args := "homestaker.next=initramfs:/next homestaker.onfail=poweroff homestaker.wg=off"
@@ -54,23 +54,28 @@ func BenchmarkDriverSet(b *testing.B) {
 		return (handover - start).Seconds(), mods
 	}
 	for i := 0; i < b.N; i++ {
-		var smallS, fullS float64
-		var smallMods, fullMods string
-		for _, img := range []string{smallImg, full, full, smallImg} {
+		var full, small []float64
+		for n, img := range []string{smallImg, fullImg, fullImg, smallImg} {
 			s, mods := initTime(img)
-			if img == full {
-				fullS += s / 2
-				fullMods = mods
+			set := "small"
+			if img == fullImg {
+				set = "full"
+				full = append(full, s)
 			} else {
-				smallS += s / 2
-				smallMods = mods
+				small = append(small, s)
 			}
+			fmt.Printf("  boot %d, %s driver set: init start to handover %.2fs (%s)\n", n+1, set, s, mods)
 		}
-		fmt.Printf("init start to handover: full driver set %.2fs (%s), small set %.2fs (%s), ratio %.2f (mean of 2 boots each)\n",
-			fullS, fullMods, smallS, smallMods, fullS/smallS)
-		b.ReportMetric(fullS, "full-init-s")
-		b.ReportMetric(smallS, "small-init-s")
-		b.ReportMetric(fullS/smallS, "ratio")
+		// The mean takes every boot; the minimum is the boot least
+		// disturbed by the host's other load, which under TCG on a shared
+		// machine is the larger part of the spread.
+		mean := func(xs []float64) float64 { return (xs[0] + xs[1]) / 2 }
+		fmt.Printf("init start to handover: full driver set %.2fs, small set %.2fs, ratio %.2f (means of 2 boots each); minimums %.2fs and %.2fs, ratio %.2f\n",
+			mean(full), mean(small), mean(full)/mean(small), min(full[0], full[1]), min(small[0], small[1]), min(full[0], full[1])/min(small[0], small[1]))
+		b.ReportMetric(mean(full), "full-init-s")
+		b.ReportMetric(mean(small), "small-init-s")
+		b.ReportMetric(mean(full)/mean(small), "ratio")
+		b.ReportMetric(min(full[0], full[1])/min(small[0], small[1]), "min-ratio")
 	}
 	fmt.Printf("initramfs: %.2f MiB with the full driver set, %.2f MiB with the small set\n", fileSize(b, bench.initramfs), fileSize(b, small))
 	b.ReportMetric(fileSize(b, bench.initramfs), "full-MiB")
