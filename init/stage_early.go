@@ -53,13 +53,11 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 		return nil
 	}
 	// Drivers for the devices present (as udev's coldplug would), plus what
-	// the boot needs that no device asks for: the volume's filesystems
-	// (Btrfs, ext4, xfs), the tunnel's tun, and
-	// the disk drivers for devices that appear late (SATA and USB disks
-	// probe asynchronously).
-	always := []string{"btrfs", "ext4", "xfs", "tun", "sd_mod", "usb_storage", "uas"}
+	// the boot needs that no device asks for (kmod.BootModules says which
+	// and why).
+	always := append([]string(nil), kmod.BootModules...)
 	if len(b.cfg.VLANs) > 0 {
-		always = append(always, "8021q") // for vlan=; no device asks for it
+		always = append(always, kmod.VLANModule)
 	}
 	res, err := kmod.Coldplug(ctx, dir, always, b.moduleParams(), func(format string, args ...any) {})
 	// The loader's lines stay off the console, but not a bug's stack.
@@ -68,6 +66,17 @@ func (b *boot) early(ctx context.Context, rec *plan.Record, mountErr error, prob
 		if errors.As(m.Err, &bug) {
 			rec.Printf("%s", bug.Report())
 		}
+	}
+	// The drivers that took the devices, by name: on a machine whose NIC
+	// or disk is not found, the first thing to look at.
+	var loaded []string
+	for _, m := range res.Modules {
+		if m.Err == nil {
+			loaded = append(loaded, m.Name)
+		}
+	}
+	if len(loaded) > 0 {
+		rec.Printf("kernel modules: %s", strings.Join(loaded, " "))
 	}
 	rec.Fact("modules", len(res.Modules))
 	rec.Fact("modules_ms", res.Duration.Milliseconds())

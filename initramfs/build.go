@@ -27,7 +27,8 @@ import (
 type options struct {
 	output      string
 	modulesDir  string
-	modules     []string
+	modules     []string // names, and the words default and host (modules.go)
+	firmwareDir string   // -firmware: where the modules' declared firmware files are taken from
 	defaults    string
 	files       []string
 	trustedKeys []string
@@ -110,11 +111,31 @@ func build(o options) error {
 	}
 
 	var mods []kmod.Module
+	var fw firmwareReport
 	if o.modulesDir != "" {
-		var err error
-		if mods, err = stageModules(o.modulesDir, o.modules, staging); err != nil {
+		wanted, err := expandModules(o.modules, func() ([]string, error) {
+			ix, err := kmod.ReadIndex(o.modulesDir)
+			if err != nil {
+				return nil, err
+			}
+			p, err := hostModules(ix, "/sys/devices", "/proc/modules")
+			if err != nil {
+				return nil, err
+			}
+			p.print(os.Stdout, "/sys/devices", "/proc/modules")
+			return p.modules(), nil
+		})
+		if err != nil {
 			return err
 		}
+		if mods, err = stageModules(o.modulesDir, wanted, staging); err != nil {
+			return err
+		}
+		if fw, err = stageFirmware(o.modulesDir, mods, o.firmwareDir, staging); err != nil {
+			return err
+		}
+	} else if o.firmwareDir != "" {
+		return fmt.Errorf("-firmware needs -modules-dir: the firmware carried is what the carried modules declare")
 	}
 
 	initBin := filepath.Join(tmp, "init")
@@ -163,7 +184,7 @@ func build(o options) error {
 	if err := compress(o.output, raw); err != nil {
 		return err
 	}
-	if err := summarise(os.Stdout, o, raw, mods); err != nil {
+	if err := summarise(os.Stdout, o, raw, mods, fw); err != nil {
 		return err
 	}
 	return writeBootMedia(os.Stdout, o.media, o.output)
@@ -194,6 +215,9 @@ func stageModules(dir string, wanted []string, staging string) ([]kmod.Module, e
 	idx, err := kmod.ReadIndex(dir)
 	if err != nil {
 		return nil, err
+	}
+	for _, sd := range builderSoftdeps {
+		idx.AddSoftdep(sd)
 	}
 	mods, err := idx.Closure(wanted)
 	if err != nil {
@@ -260,22 +284,26 @@ func compress(path string, raw []byte) error {
 }
 
 // summarise prints what went in and the sizes, so growth is noticed.
-func summarise(w io.Writer, o options, raw []byte, mods []kmod.Module) error {
+func summarise(w io.Writer, o options, raw []byte, mods []kmod.Module, fw firmwareReport) error {
 	rr := cpio.Newc.Reader(bytes.NewReader(raw))
 	recs, err := cpio.ReadAllRecords(rr)
 	if err != nil {
 		return fmt.Errorf("reading back the archive: %v", err)
 	}
-	var modBytes, other int64
-	var nfiles int
+	var modBytes, fwBytes, other int64
+	var nfiles, nfw int
 	for _, r := range recs {
 		if r.Mode&cpio.S_IFMT != cpio.S_IFREG {
 			continue
 		}
 		nfiles++
-		if strings.HasPrefix(r.Name, "lib/modules/") {
+		switch {
+		case strings.HasPrefix(r.Name, "lib/modules/"):
 			modBytes += int64(r.FileSize)
-		} else {
+		case strings.HasPrefix(r.Name, "lib/firmware/"):
+			fwBytes += int64(r.FileSize)
+			nfw++
+		default:
 			other += int64(r.FileSize)
 		}
 		if r.FileSize > 1<<20 {
@@ -290,6 +318,7 @@ func summarise(w io.Writer, o options, raw []byte, mods []kmod.Module) error {
 	if len(mods) > 0 {
 		fmt.Fprintf(w, "  modules (%d, %s): %s\n", len(mods), size(modBytes), strings.Join(names, " "))
 	}
+	fw.print(w)
 	if o.defaults != "" {
 		fmt.Fprintf(w, "  defaults: %s\n", o.defaults)
 	}
@@ -297,7 +326,8 @@ func summarise(w io.Writer, o options, raw []byte, mods []kmod.Module) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%s: %d files, %s uncompressed (%s without modules), %s compressed\n", o.output, nfiles, size(int64(len(raw))), size(other), size(st.Size()))
+	fmt.Fprintf(w, "%s: %s compressed, %s uncompressed (%d modules %s, %d firmware files %s, the rest %s), %d files\n",
+		o.output, size(st.Size()), size(int64(len(raw))), len(mods), size(modBytes), nfw, size(fwBytes), size(other), nfiles)
 	return nil
 }
 

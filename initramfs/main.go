@@ -11,25 +11,12 @@ import (
 	"strings"
 )
 
-// The default module list: NICs and disks found in home staking servers,
-// virtio for QEMU, Btrfs, ext4 and xfs for the volume and tun for the WireGuard tunnel.
-// Dependencies (modules.dep) and soft dependencies (modules.softdep) are
-// added by the closure.
-var defaultModules = []string{
-	"virtio_rng", "virtio_pci", "virtio_net", "virtio_blk", "virtio_scsi",
-	"e1000", "e1000e", "igb", "igc", "ixgbe", "r8169",
-	"nvme", "ahci", "sd_mod", "usb_storage", "uas", "xhci_pci", "ehci_pci",
-	"btrfs", "ext4", "xfs", "tun",
-	"8021q", // vlan=
-	// Hardware watchdogs: QEMU's, Intel's TCO (through lpc_ich) and AMD's.
-	"i6300esb", "lpc_ich", "iTCO_wdt", "sp5100_tco",
-}
-
 func main() {
 	var o options
 	flag.StringVar(&o.output, "o", "build/initramfs.cpio.zst", "output file")
 	flag.StringVar(&o.modulesDir, "modules-dir", "", "the kernel's lib/modules/VERSION directory; empty: no modules")
-	mods := flag.String("modules", strings.Join(defaultModules, ","), "comma-separated modules (names or aliases) to carry, with their dependencies")
+	mods := flag.String("modules", modulesDefault, "comma-separated modules (names or aliases) to carry, with their dependencies; the word default stands for the driver list of modules.go, host for the drivers of this machine (see README)")
+	flag.StringVar(&o.firmwareDir, "firmware", "", "directory laid out as /lib/firmware (or a root holding lib/firmware, e.g. Debian firmware packages unpacked) to take the firmware files the carried modules declare from; empty: none")
 	flag.StringVar(&o.defaults, "defaults", "", "kernel command line parameters baked in as defaults, e.g. 'homestaker.onfail=reboot:60'")
 	files := flag.String("files", "", "comma-separated extra files SRC:DST to add")
 	keys := flag.String("trusted-keys", "", "comma-separated minisign public key files the init trusts for next stages (homestaker.verify=signature by default when given)")
@@ -52,6 +39,10 @@ func main() {
 		os.Exit(2)
 	}
 	o.modules = splitList(*mods)
+	if o.modulesDir == "" && *mods != modulesDefault {
+		fmt.Fprintf(os.Stderr, "initramfs: -modules needs -modules-dir (the kernel's lib/modules/VERSION)\n")
+		os.Exit(2)
+	}
 	o.files = splitList(*files)
 	o.trustedKeys = splitList(*keys)
 	o.authorizedKeys = splitList(*authKeys)

@@ -210,6 +210,22 @@ func Drive(paths ...string) qemu.Fn {
 	return qemu.ArbitraryArgs(args...)
 }
 
+// DriveOn attaches the image file at path as a disk behind a QEMU storage
+// controller instead of virtio: hba is the controller's device
+// (megasas-gen2, mptsas1068, pvscsi: SCSI HBAs with a scsi-hd disk;
+// ich9-ahci: a SATA controller with an ide-hd disk on its first port).
+// The guest needs the controller's driver and finds no virtio disk.
+func DriveOn(hba, path string) qemu.Fn {
+	disk := "scsi-hd,drive=d0,bus=hba.0"
+	if hba == "ich9-ahci" {
+		disk = "ide-hd,drive=d0,bus=hba.0"
+	}
+	return qemu.ArbitraryArgs(
+		"-device", hba+",id=hba",
+		"-drive", "if=none,id=d0,format=raw,file="+strings.ReplaceAll(path, ",", ",,"),
+		"-device", disk)
+}
+
 // AssertNoSecrets fails the test when any secret value is in the serial
 // log.
 func (v *VM) AssertNoSecrets(secrets []string) {

@@ -295,3 +295,32 @@ func TestWriteTrimmedNotClosed(t *testing.T) {
 	err = ix.WriteTrimmed(t.TempDir(), []Module{{Name: "nosuch"}})
 	checkErr(t, err, "nosuch is not a module of")
 }
+
+// A softdep the builder adds (an upper driver with its controller's core)
+// is followed by Closure and written by WriteTrimmed, merged with the
+// module's own lines.
+func TestAddSoftdep(t *testing.T) {
+	ix := testIndex(t)
+	ix.AddSoftdep(Softdep{Module: "usb-common", Post: []string{"usb-storage"}})
+	ix.AddSoftdep(Softdep{Module: "ipmi_msghandler", Post: []string{"tun"}})
+	mods, err := ix.Closure([]string{"usbcore", "ipmi_msghandler"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ipmi_msghandler", "ipmi_devintf", "scsi_mod", "tun", "usb_common", "usbcore", "usb_storage"}
+	if !reflect.DeepEqual(names(mods), want) {
+		t.Errorf("Closure = %q, want %q", names(mods), want)
+	}
+	dst := t.TempDir()
+	if err := ix.WriteTrimmed(dst, mods); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dst, "modules.softdep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSoft := "softdep ipmi_msghandler post: ipmi_devintf tun\nsoftdep usb_common post: usb_storage\n"
+	if string(b) != wantSoft {
+		t.Errorf("modules.softdep:\n%s\nwant\n%s", b, wantSoft)
+	}
+}

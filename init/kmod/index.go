@@ -189,3 +189,21 @@ func (ix *Index) softdepNames(name string) (pre, post []string) {
 	}
 	return resolve(sd.Pre), resolve(sd.Post)
 }
+
+// AddSoftdep merges sd into the index's soft dependencies, as a softdep
+// line of /etc/modprobe.d adds to modules.softdep: Closure follows it and
+// WriteTrimmed writes it, so the init loads its modules too.
+func (ix *Index) AddSoftdep(sd Softdep) {
+	name := normalize(sd.Module)
+	merged := ix.softdeps[name]
+	merged.Module = name
+	merged.Pre = append(merged.Pre, sd.Pre...)
+	merged.Post = append(merged.Post, sd.Post...)
+	ix.softdeps[name] = merged
+}
+
+// Has reports whether name ('-' or '_' alike) is a loadable module of
+// the index (modules.dep lists it).
+func (ix *Index) Has(name string) bool {
+	return ix.has(normalize(name))
+}

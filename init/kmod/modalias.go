@@ -190,3 +190,26 @@ func modaliases(root string) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// Modaliases returns the distinct modaliases of the devices under root
+// (/sys/devices), sorted; see modaliases.
+func Modaliases(root string) ([]string, error) {
+	return modaliases(root)
+}
+
+// MatchModaliases returns the loadable modules whose modules.alias lines
+// match one of devs, sorted, each once: the drivers coldplug would load
+// for those devices, without their dependencies.
+func (ix *Index) MatchModaliases(devs []string) []string {
+	aliases := ix.deviceAliases()
+	var out []string
+	for _, d := range devs {
+		for _, m := range matchModalias(aliases, d) {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
