@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ func namedTree(t testing.TB, name string) string {
 // snapshotDisk is a disk made by `homestaker prepare` with chain data, a
 // slashing-protection database with known watermarks, and two trees
 // installed: old as /boot/previous, new as /boot/current, never booted.
-func snapshotDisk(t *testing.T) *Disk {
+func snapshotDisk(t testing.TB) *Disk {
 	t.Helper()
 	d := PrepareDisk(t, WithTunnel...)
 	d.SeedData()
@@ -105,7 +106,7 @@ func TestSnapshotBeforeNewTreeThenRollback(t *testing.T) {
 	args := append([]string{"homestaker.tries=2"}, volumeFaultArgs...)
 
 	vm := Boot(t, bench.initramfs, args, Drive(d.Path))
-	out := vm.Expect("[  OK  ] snapshot:")
+	out := vm.Expect("[  OK  ] handover")
 	if !strings.Contains(out, "read-only snapshots of erigon, lighthouse in snapshots/") || !strings.Contains(out, "before the first boot of current") {
 		t.Errorf("boot 1 took no snapshot:\n%s", out)
 	}
@@ -117,7 +118,7 @@ func TestSnapshotBeforeNewTreeThenRollback(t *testing.T) {
 	}
 
 	vm = Boot(t, bench.initramfs, args, Drive(d.Path))
-	out = vm.Expect("[  OK  ] snapshot:")
+	out = vm.Expect("[  OK  ] handover")
 	if !strings.Contains(out, "was booted before: no snapshot") || strings.Contains(out, "read-only snapshots of") {
 		t.Errorf("boot 2 of the same tree:\n%s", out)
 	}
@@ -128,7 +129,7 @@ func TestSnapshotBeforeNewTreeThenRollback(t *testing.T) {
 
 	d.migrate()
 	vm = Boot(t, bench.initramfs, args, Drive(d.Path))
-	out = vm.Expect("[  OK  ] snapshot:")
+	out = vm.Expect("[  OK  ] handover")
 	for _, want := range []string{
 		"current was given up: rolled back erigon, lighthouse to snapshots/" + set,
 		"the data current left is kept read-only in snapshots/",
@@ -158,13 +159,13 @@ func TestSnapshotRollbackOff(t *testing.T) {
 	d := snapshotDisk(t)
 	args := append([]string{"homestaker.tries=1", "homestaker.rollback=off"}, volumeFaultArgs...)
 	vm := Boot(t, bench.initramfs, args, Drive(d.Path))
-	out := vm.Expect("[  OK  ] snapshot:")
+	out := vm.Expect("[  OK  ] handover")
 	setIn(t, out, "before")
 	expectStage2(t, vm)
 	d.migrate()
 	migrated := d.DataDigest()
 	vm = Boot(t, bench.initramfs, args, Drive(d.Path))
-	out = vm.Expect("[  OK  ] snapshot:")
+	out = vm.Expect("[  OK  ] handover")
 	if !strings.Contains(out, "current was given up; homestaker.rollback=off: falling back with the image only") || strings.Contains(out, "rolled back") {
 		t.Errorf("rollback=off:\n%s", out)
 	}
@@ -204,7 +205,7 @@ func TestSnapshotRetentionAndFullVolume(t *testing.T) {
 	})
 	args := append([]string{"homestaker.snapshot.keep=2"}, volumeFaultArgs...)
 	vm := Boot(t, bench.initramfs, args, Drive(d.Path))
-	out := vm.Expect("[  OK  ] snapshot:")
+	out := vm.Expect("[  OK  ] handover")
 	out += vm.Expect("HOMESTAKER-STAGE2 powering off")
 	vm.Wait()
 	if !strings.Contains(out, "deleted the snapshot set snapshots/"+manual[0]+" (homestaker.snapshot.keep=2)") || strings.Contains(out, "deleted the snapshot set snapshots/"+manual[1]) {
@@ -256,3 +257,36 @@ func statfs(t *testing.T, p string) unix.Statfs_t {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// BenchmarkSnapshot times the snapshot stage next to the init's own time
+// in the same boot: once taking the set before a new tree's first boot,
+// once rolling back at the fallback.
+func BenchmarkSnapshot(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		d := snapshotDisk(b)
+		args := strings.Join(append([]string{"homestaker.tries=1"}, volumeFaultArgs...), " ")
+		take := bootTimeline(b, bench.initramfs, args, "init started", Drive(d.Path))
+		d.migrate()
+		back := bootTimeline(b, bench.initramfs, args, "init started", Drive(d.Path))
+		for _, c := range []struct {
+			what  string
+			lines []Line
+			want  string
+		}{{"take", take, "read-only snapshots of erigon, lighthouse"}, {"rollback", back, "rolled back erigon, lighthouse"}} {
+			if !strings.Contains(joinLines(c.lines), c.want) {
+				b.Fatalf("%s: the console lacks %q", c.what, c.want)
+			}
+			stage, ok := stageDuration(c.lines, "snapshot")
+			if !ok {
+				b.Fatalf("%s: no snapshot stage line", c.what)
+			}
+			start, _ := milestone(c.lines, "init started")
+			handover, _ := milestone(c.lines, "[  OK  ] handover")
+			own := handover - start
+			fmt.Printf("%s: snapshot stage %.3fs, init to the handover %.2fs: %.1f%% (target for take < 2%%)\n", c.what, stage.Seconds(), own.Seconds(), 100*stage.Seconds()/own.Seconds())
+			b.ReportMetric(stage.Seconds(), c.what+"-s")
+			b.ReportMetric(own.Seconds(), c.what+"-init-s")
+			b.ReportMetric(100*stage.Seconds()/own.Seconds(), c.what+"-%")
+		}
+	}
+}
