@@ -141,7 +141,7 @@ func (b *boot) snapshotNames() ([]string, string) {
 		if v.Type != storage.FSBtrfs {
 			notes = append(notes, fmt.Sprintf("the volume is %s, not Btrfs: %s cannot be snapshotted; %s", v.Type, strings.Join(dirs, ", "), meaning))
 		} else {
-			notes = append(notes, fmt.Sprintf("%s %s plain %s, not Btrfs subvolumes, and cannot be snapshotted; %s (make them subvolumes to be safe)", strings.Join(dirs, ", "), isAre(len(dirs)), dirWord(len(dirs)), meaning))
+			notes = append(notes, fmt.Sprintf("%s %s, not %s, and cannot be snapshotted; %s (make %s to be safe)", strings.Join(dirs, ", "), isAre(len(dirs)), subvolWord(len(dirs)), meaning, subvolWord(len(dirs))))
 		}
 	}
 	if len(other) > 0 {
@@ -152,16 +152,16 @@ func (b *boot) snapshotNames() ([]string, string) {
 
 func isAre(n int) string {
 	if n == 1 {
-		return "is a"
+		return "is a plain directory"
 	}
-	return "are"
+	return "are plain directories"
 }
 
-func dirWord(n int) string {
+func subvolWord(n int) string {
 	if n == 1 {
-		return "directory"
+		return "a Btrfs subvolume"
 	}
-	return "directories"
+	return "Btrfs subvolumes"
 }
 
 // rollBack rolls the client data back with the image when boot counting
