@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -223,5 +224,43 @@ func TestRollbackRefusesLostSlashingProtection(t *testing.T) {
 	}
 	if got := readTestFile(t, filepath.Join(top, "erigon/chaindata/mdbx.dat")); got != "erigon v2" {
 		t.Errorf("a refused rollback changed erigon: %q", got)
+	}
+}
+
+// With quotas enabled, Btrfs knows what each set holds on its own.
+func TestSnapshotsSizesFromQgroups(t *testing.T) {
+	top, cur, prev := snapshotVolume(t)
+	for _, args := range [][]string{{"quota", "enable", top}, {"quota", "rescan", "-w", top}} {
+		if out, err := exec.Command("btrfs", args...).CombinedOutput(); err != nil {
+			t.Skipf("btrfs %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	beforeSet(t, top, cur, prev)
+	exec.Command("btrfs", "quota", "rescan", "-w", top).Run()
+	sets := listSets(t, top)
+	if len(sets) != 1 || sets[0].Exclusive == nil {
+		t.Fatalf("sets with quotas on: %+v", sets)
+	}
+	code, out, _ := cli(t, "snapshots", top)
+	if code != exitOK || !strings.Contains(out, "exclusive") {
+		t.Errorf("snapshots with quotas on:\n%s", out)
+	}
+}
+
+// install-next says what the new tree's first boot will snapshot, or why
+// it cannot.
+func TestInstallNextSaysWhatIsSnapshotted(t *testing.T) {
+	top, _, _ := snapshotVolume(t)
+	code, out, errOut := cli(t, "install-next", "--volume", top, kexecTree(t, "one"))
+	if code != exitOK || !strings.Contains(out, "snapshots: the first boot of the new tree takes read-only snapshots of erigon, lighthouse under "+filepath.Join(top, "snapshots")) {
+		t.Errorf("install-next on Btrfs = %d\n%s%s", code, out, errOut)
+	}
+	var st unix.Statfs_t
+	plain := t.TempDir()
+	if unix.Statfs(plain, &st) == nil && st.Type != unix.BTRFS_SUPER_MAGIC {
+		code, out, errOut = cli(t, "install-next", "--volume", plain, kexecTree(t, "one"))
+		if code != exitOK || !strings.Contains(out, "snapshots: none: the volume is not Btrfs") {
+			t.Errorf("install-next off Btrfs = %d\n%s%s", code, out, errOut)
+		}
 	}
 }
