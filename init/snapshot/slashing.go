@@ -9,6 +9,7 @@ import (
 	"path"
 	"sort"
 	"syscall"
+	"time"
 )
 
 // The clients' slashing-protection databases. A rollback restores older
@@ -224,7 +225,18 @@ func copyFile(live, restored *os.Root, rel string) error {
 	if err := out.Close(); err != nil {
 		return err
 	}
-	return chownLike(restored, rel, fi)
+	if err := chownLike(restored, rel, fi); err != nil {
+		return err
+	}
+	// The copy is the live file, down to its time: only its place changes.
+	return restored.Chtimes(rel, atime(fi), fi.ModTime())
+}
+
+func atime(fi fs.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Atim.Sec, st.Atim.Nsec)
+	}
+	return fi.ModTime()
 }
 
 func chownLike(r *os.Root, rel string, fi fs.FileInfo) error {

@@ -142,6 +142,7 @@ func TestCarryForward(t *testing.T) {
 	live, old := t.TempDir(), t.TempDir()
 	write(t, live+"/beacon/db", "new beacon")
 	write(t, live+"/validators/slashing_protection.sqlite", "new watermarks")
+	os.Chtimes(live+"/validators/slashing_protection.sqlite", time.Unix(1e9, 0), time.Unix(1e9, 123456789))
 	write(t, live+"/validators/slashing_protection.sqlite-wal", "new wal")
 	write(t, live+"/teku/validator/slashprotection/0xab.yml", "new teku")
 	write(t, old+"/beacon/db", "old beacon")
@@ -171,8 +172,12 @@ func TestCarryForward(t *testing.T) {
 			t.Errorf("%s = %q, want %q", p, got, want)
 		}
 	}
-	if fi, err := os.Stat(old + "/validators/slashing_protection.sqlite"); err != nil || fi.Mode().Perm() != 0o600 {
+	fi, err := os.Stat(old + "/validators/slashing_protection.sqlite")
+	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode not carried: %v %v", fi, err)
+	}
+	if li, err := os.Stat(live + "/validators/slashing_protection.sqlite"); err != nil || !li.ModTime().Equal(fi.ModTime()) {
+		t.Errorf("modification time not carried: %v, live %v (%v)", fi.ModTime(), li, err)
 	}
 }
 
