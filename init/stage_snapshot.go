@@ -207,7 +207,10 @@ func (b *boot) rollBack(rec *plan.Record, top string, po *nextstage.PassedOver, 
 		return false
 	}
 	if err := b.volume.WithoutSubvolumes(r.Names, r.Swap); err != nil {
-		rec.Warn("rollback of the client data: %v", err)
+		// Part of the swap may have happened: say so, with where both
+		// copies are, rather than that the data was rolled back.
+		rec.Warn("rollback of the client data to %s did not complete: %v; the data %s left is kept read-only in %s", path.Join(snapshot.Dir, from.Name), err, tree, path.Join(snapshot.Dir, r.Failed.Name))
+		return true
 	}
 	var carried []string
 	for _, n := range r.Names {
