@@ -120,7 +120,11 @@ func (b *boot) plan(mountErr error, problems []config.Problem) []plan.Stage {
 		// source that does not answer or stalls, and a hung read with no
 		// console line for half the watchdog's timeout gets the reset.
 		{Name: "nextstage", After: nextstageNeeds(cfg).after(), Rerun: true, Run: b.nextstage},
-		{Name: "handover", After: []string{"nextstage", "secrets", "wireguard"}, Run: b.handover},
+		// Between the next stage and the handover, when no client runs:
+		// snapshots of the client data before a new tree, the rollback
+		// when boot counting gave one up. It never fails the boot.
+		{Name: "snapshot", After: []string{"nextstage", "storage", "secrets"}, Run: b.snapshot},
+		{Name: "handover", After: []string{"nextstage", "snapshot", "secrets", "wireguard"}, Run: b.handover},
 	}
 }
 
@@ -202,6 +206,9 @@ type boot struct {
 	tunnel  *wg.Tunnel        // wireguard; nil when off or failed
 	next    *nextstage.Loaded // nextstage; closed by handover after the load
 	counted map[string]bool   // nextstage; the volume trees this boot has counted, so a retry counts once
+	// passedOver are the volume trees boot counting gave up this run
+	// (nextstage), for the snapshot stage's rollback.
+	passedOver []*nextstage.PassedOver
 
 	dog      *watchdog.Dog   // early (armWatchdog); nil when the machine has none
 	ctl      *control.Server // fail, at the first failure: serves `homestaker retry`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -82,7 +83,12 @@ func (b *boot) nextstage(ctx context.Context, rec *plan.Record) error {
 	}
 	env := b.sourceEnv(rec)
 	var refused []string
+	b.passedOver = nil
 	next, err := nextstage.Locate(ctx, b.cfg.Next, env, func(src config.Source, err error) {
+		var po *nextstage.PassedOver
+		if errors.As(err, &po) {
+			b.passedOver = append(b.passedOver, po)
+		}
 		refused = append(refused, fmt.Sprintf("%s refused (%v)", src, err))
 		rec.Warn("%s refused: %v", src, err)
 	})

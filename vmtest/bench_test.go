@@ -49,7 +49,7 @@ func BenchmarkBootTimeline(b *testing.B) {
 		handover, _ := milestone(chain, "[  OK  ] handover")
 
 		fmt.Printf("\nchain timeline (host clock, from QEMU start):\n")
-		for _, m := range []string{"Linux version", "init started", "[  OK  ] early", "[  OK  ] network", "[  OK  ] storage", "[  OK  ] secrets", "[  OK  ] wireguard", "[  OK  ] nextstage", "[  OK  ] handover", "HOMESTAKER-STAGE2 up"} {
+		for _, m := range []string{"Linux version", "init started", "[  OK  ] early", "[  OK  ] network", "[  OK  ] storage", "[  OK  ] secrets", "[  OK  ] wireguard", "[  OK  ] nextstage", "[  OK  ] snapshot", "[  OK  ] handover", "HOMESTAKER-STAGE2 up"} {
 			if at, ok := milestone(chain, m); ok {
 				fmt.Printf("  %8.3fs  %s\n", at.Seconds(), m)
 			}
@@ -70,7 +70,7 @@ func BenchmarkBootTimeline(b *testing.B) {
 			}
 		}
 		ownPct := 100 * (ready - initStart).Seconds() / total.Seconds()
-		for _, stage := range []string{"early", "network", "storage", "secrets", "wireguard", "nextstage", "handover"} {
+		for _, stage := range []string{"early", "network", "storage", "secrets", "wireguard", "nextstage", "snapshot", "handover"} {
 			if d, ok := stageDuration(chain, stage); ok {
 				fmt.Printf("  stage %-10s %7.3fs = %4.1f%% of the total\n", stage, d.Seconds(), 100*d.Seconds()/total.Seconds())
 				b.ReportMetric(d.Seconds(), stage+"-s")

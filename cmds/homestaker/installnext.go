@@ -119,6 +119,7 @@ func runInstallNext(h *host, args []string, stdout, stderr io.Writer) int {
 		return exitCheck
 	}
 	res.print(stdout)
+	fmt.Fprintf(stdout, "%s\n", snapshotOutlook(o.volume))
 	return exitOK
 }
 

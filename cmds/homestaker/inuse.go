@@ -17,6 +17,7 @@ type mountEntry struct {
 	MountPoint string
 	FSType     string
 	Source     string // the device as given to mount, e.g. /dev/loop0
+	Options    string // the mount's own options: "rw,noatime" or "ro,..."
 }
 
 // parseMountinfo reads the fields that name a mount's device. Octal
@@ -35,7 +36,7 @@ func parseMountinfo(text string) []mountEntry {
 		if sep < 0 || sep+2 >= len(f) {
 			continue
 		}
-		out = append(out, mountEntry{Dev: f[2], MountPoint: unescapeMount(f[4]), FSType: f[sep+1], Source: unescapeMount(f[sep+2])})
+		out = append(out, mountEntry{Dev: f[2], MountPoint: unescapeMount(f[4]), FSType: f[sep+1], Source: unescapeMount(f[sep+2]), Options: f[5]})
 	}
 	return out
 }

@@ -12,9 +12,9 @@ func TestParseMountinfo(t *testing.T) {
 garbage
 `
 	want := []mountEntry{
-		{Dev: "0:21", MountPoint: "/proc", FSType: "proc", Source: "proc"},
-		{Dev: "0:33", MountPoint: "/mnt/my disk", FSType: "btrfs", Source: "/dev/loop3"},
-		{Dev: "8:1", MountPoint: "/boot", FSType: "ext4", Source: "/dev/sda1"},
+		{Dev: "0:21", MountPoint: "/proc", FSType: "proc", Source: "proc", Options: "rw,relatime"},
+		{Dev: "0:33", MountPoint: "/mnt/my disk", FSType: "btrfs", Source: "/dev/loop3", Options: "rw,relatime"},
+		{Dev: "8:1", MountPoint: "/boot", FSType: "ext4", Source: "/dev/sda1", Options: "rw"},
 	}
 	if got := parseMountinfo(text); !reflect.DeepEqual(got, want) {
 		t.Errorf("parseMountinfo =\n%+v\nwant\n%+v", got, want)

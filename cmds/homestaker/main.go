@@ -41,6 +41,9 @@ var commands = []command{
 	{"prepare", prepareSynopsis, "format DEVICE as the Btrfs volume, create subvolumes, generate the WireGuard keys, JWT and SSH host key", runPrepare},
 	{"check", checkSynopsis, "run the init's checks on a mounted volume or a tree with secrets/, erigon/, lighthouse/", runCheck},
 	{"install-next", installNextSynopsis, "install a HomestakerOS kexec tree as /boot/current, keeping the old one as /boot/previous", runInstallNext},
+	{"snapshots", snapshotsSynopsis, "list the snapshot sets of the client data on a mounted top level", runSnapshots},
+	{"snapshot", snapshotSynopsis, "take a manual set of read-only snapshots of the client data", runSnapshot},
+	{"rollback", rollbackSynopsis, "roll the client data and the image back to a snapshot set, slashing protection carried forward", runRollback},
 	{"chainload", chainloadSynopsis, "kexec this running Linux into the homestaker-boot bootstrap", runChainload},
 }
 

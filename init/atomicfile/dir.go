@@ -148,3 +148,7 @@ func (d *Dir) Exists(name string) (bool, error) {
 	}
 	return false, fmt.Errorf("%s: %w", filepath.Join(d.path, name), err)
 }
+
+// Fd is the directory's descriptor, for the *at system calls and ioctls
+// (Btrfs snapshots) that work in it; it stays the Dir's.
+func (d *Dir) Fd() int { return int(d.f.Fd()) }

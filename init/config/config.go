@@ -50,8 +50,16 @@ type Config struct {
 	// booted from, for its success mark (see init/bootcount).
 	Tree string
 	// Log is homestaker.log: the syslog collector, or none.
-	Log     LogTarget
-	Console []string // every console= in order, carried over to the next kernel
+	Log LogTarget
+	// Snapshot is homestaker.snapshot: the names of homestaker.subvols
+	// whose subvolumes are snapshotted before a new tree's first boot; nil
+	// is the default (the client data names among them), SnapshotOff is
+	// homestaker.snapshot=off.
+	Snapshot     []string
+	SnapshotOff  bool
+	SnapshotKeep int      // homestaker.snapshot.keep: sets kept on the volume
+	RollbackOff  bool     // homestaker.rollback=off: a fallback changes the image only
+	Console      []string // every console= in order, carried over to the next kernel
 }
 
 // Timeouts are the stage timeouts.
@@ -92,7 +100,7 @@ func (s Source) String() string {
 }
 
 // Stages are the names accepted by homestaker.break, in boot order.
-var Stages = []string{"early", "network", "storage", "secrets", "wireguard", "nextstage", "handover"}
+var Stages = []string{"early", "network", "storage", "secrets", "wireguard", "nextstage", "snapshot", "handover"}
 
 // IPConfig is one ip= parameter.
 type IPConfig struct {
@@ -145,13 +153,14 @@ func Defaults() Config {
 			{Kind: SourceVolume, Path: "/boot/current", Raw: "volume:/boot/current"},
 			{Kind: SourceVolume, Path: "/boot/previous", Raw: "volume:/boot/previous"},
 		},
-		Verify:     VerifyAuto,
-		Handover:   HandoverKexec,
-		OnFail:     OnFail{Action: OnFailShell},
-		Timeouts:   Timeouts{Net: 30 * time.Second, WG: 20 * time.Second, Disk: 15 * time.Second, Secrets: 30 * time.Second},
-		Rescue:     RescueAuto,
-		RescuePort: 22,
-		Tries:      3,
+		Verify:       VerifyAuto,
+		Handover:     HandoverKexec,
+		OnFail:       OnFail{Action: OnFailShell},
+		Timeouts:     Timeouts{Net: 30 * time.Second, WG: 20 * time.Second, Disk: 15 * time.Second, Secrets: 30 * time.Second},
+		Rescue:       RescueAuto,
+		RescuePort:   22,
+		Tries:        3,
+		SnapshotKeep: 3,
 	}
 }
 

@@ -102,6 +102,17 @@ func Encode(cfg Config) string {
 	if cfg.Tries != 0 && cfg.Tries != d.Tries {
 		add("homestaker.tries", strconv.Itoa(cfg.Tries))
 	}
+	if cfg.SnapshotOff {
+		add("homestaker.snapshot", "off")
+	} else if len(cfg.Snapshot) > 0 {
+		add("homestaker.snapshot", strings.Join(cfg.Snapshot, ","))
+	}
+	if cfg.SnapshotKeep != 0 && cfg.SnapshotKeep != d.SnapshotKeep {
+		add("homestaker.snapshot.keep", strconv.Itoa(cfg.SnapshotKeep))
+	}
+	if cfg.RollbackOff {
+		add("homestaker.rollback", "off")
+	}
 	if cfg.WatchdogSet {
 		if cfg.Watchdog == 0 {
 			add("homestaker.watchdog", "off")

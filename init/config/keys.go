@@ -56,6 +56,9 @@ var keys = []keySpec{
 	{"homestaker.report", "accepted values are an absolute path", setReport},
 	{"homestaker.tree", "accepted values are an absolute path", setTree},
 	{"homestaker.log", logAccepted, setLog},
+	{"homestaker.snapshot", "accepted values are off, or comma-separated names of homestaker.subvols to snapshot before a new tree's first boot, e.g. erigon,lighthouse", setSnapshot},
+	{"homestaker.snapshot.keep", "accepted values are 1 to 100 snapshot sets", setSnapshotKeep},
+	{"homestaker.rollback", "accepted values are on, off", setRollback},
 }
 
 // KnownKeys returns the names of the homestaker.* parameters.
@@ -347,6 +350,53 @@ func setTries(c *Config, v string) (string, bool) {
 		return "", false
 	}
 	c.Tries = n
+	return "", true
+}
+
+func setSnapshot(c *Config, v string) (string, bool) {
+	if v == "off" {
+		c.Snapshot, c.SnapshotOff = nil, true
+		return "", true
+	}
+	names := strings.Split(v, ",")
+	for i, n := range names {
+		if r := checkName(n); r != "" {
+			return fmt.Sprintf("name %d %q: %s", i+1, n, r), false
+		}
+		switch {
+		case n == "." || n == "..":
+			return fmt.Sprintf("name %d %q is not a name", i+1, n), false
+		case strings.Contains(n, "/"):
+			return fmt.Sprintf("name %d %q contains /", i+1, n), false
+		}
+		for _, m := range names[:i] {
+			if m == n {
+				return fmt.Sprintf("name %q appears twice", n), false
+			}
+		}
+	}
+	c.Snapshot, c.SnapshotOff = names, false
+	return "", true
+}
+
+func setSnapshotKeep(c *Config, v string) (string, bool) {
+	n, ok := parseUint(v, maxTries)
+	if !ok || n == 0 {
+		return "", false
+	}
+	c.SnapshotKeep = n
+	return "", true
+}
+
+func setRollback(c *Config, v string) (string, bool) {
+	switch v {
+	case "on":
+		c.RollbackOff = false
+	case "off":
+		c.RollbackOff = true
+	default:
+		return "", false
+	}
 	return "", true
 }
 

@@ -190,6 +190,9 @@ func loadHTTP(ctx context.Context, src config.Source, env Env) (l *Loaded, err e
 	if l.Verified, err = verify.Check(mode, env.Keys, sums, sig, files); err != nil {
 		return l, err
 	}
+	if l.Identity, err = verify.TreeIdentity(sums, files); err != nil {
+		return l, err
+	}
 	l.Verified.Channel = ch.name
 	if ch.warning != "" {
 		l.Verified.Warning = strings.TrimPrefix(l.Verified.Warning+"; "+ch.warning, "; ")

@@ -65,7 +65,10 @@ type Loaded struct {
 	// with a fallback after it and not yet marked good), this boot
 	// included: Env.Count wrote it when the tree was chosen.
 	Count *bootcount.State
-	temp  []string // downloads to delete once the kernel has its copy
+	// Identity names the tree by its contents (verify.TreeIdentity): a
+	// tree of a new identity gets the client data snapshotted first.
+	Identity string
+	temp     []string // downloads to delete once the kernel has its copy
 }
 
 // Close closes the files and deletes downloads: after kexec_file_load the
@@ -139,7 +142,7 @@ func chooseCounted(src config.Source, env Env) (*bootcount.State, error) {
 		return nil, err
 	}
 	if s.Exhausted(env.Tries) {
-		return nil, errors.New(s.Why(env.Tries))
+		return nil, &PassedOver{Source: src, State: s, Tries: env.Tries}
 	}
 	if s.OK {
 		return nil, nil
@@ -155,6 +158,17 @@ func chooseCounted(src config.Source, env Env) (*bootcount.State, error) {
 	}
 	return &s, nil
 }
+
+// PassedOver is the refusal of a volume tree that used its tries: boot
+// counting falls back past it (and init/snapshot may roll the client data
+// back with it).
+type PassedOver struct {
+	Source config.Source
+	State  bootcount.State
+	Tries  int
+}
+
+func (p *PassedOver) Error() string { return p.State.Why(p.Tries) }
 
 func sourceList(sources []config.Source) string {
 	var s []string
@@ -246,6 +260,10 @@ func loadDir(src config.Source, top string, env Env) (*Loaded, error) {
 		return nil, err
 	}
 	if l.Verified, err = verify.Check(env.Mode, env.Keys, sums, sig, files); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if l.Identity, err = verify.TreeIdentity(sums, files); err != nil {
 		l.Close()
 		return nil, err
 	}

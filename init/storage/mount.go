@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -430,4 +431,53 @@ func registerDevice(path string) error {
 		return errno
 	}
 	return nil
+}
+
+// WithoutSubvolumes unmounts the subvolumes names for fn (a rollback
+// exchanges them: a mount keeps the subvolume it mounted, whatever its
+// name becomes) and mounts them again after, by name, with the options
+// they had.
+func (v *Volume) WithoutSubvolumes(names []string, fn func() error) error {
+	var dev string
+	if len(v.Devices) > 0 {
+		dev = v.Devices[0]
+	}
+	extra := ""
+	if v.Degraded {
+		extra = ",degraded"
+	}
+	var off []int
+	for i, n := range v.Names {
+		if n.Kind != KindSubvolume || !slices.Contains(names, n.Name) {
+			continue
+		}
+		if err := unix.Unmount(n.Path, 0); err != nil {
+			v.remount(dev, extra, off)
+			return fmt.Errorf("unmount %s: %v", n.Path, err)
+		}
+		off = append(off, i)
+	}
+	err := fn()
+	if rerr := v.remount(dev, extra, off); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// remount mounts the names at the indexes off again (see
+// WithoutSubvolumes): the first is the secrets subvolume, mounted
+// nosuid,nodev,noexec.
+func (v *Volume) remount(dev, extra string, off []int) error {
+	var errs []error
+	for _, i := range off {
+		n := v.Names[i]
+		flags := uintptr(unix.MS_NOATIME)
+		if i == 0 {
+			flags |= unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+		}
+		if err := unix.Mount(dev, n.Path, FSBtrfs, flags, "subvol="+n.Name+extra); err != nil {
+			errs = append(errs, fmt.Errorf("mount %s (subvol=%s) on %s again: %v", dev, n.Name, n.Path, err))
+		}
+	}
+	return errors.Join(errs...)
 }
