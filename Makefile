@@ -63,7 +63,7 @@ GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
 # VM fails its own test after 10 minutes (vmtest/harness_test.go).
 test: deps build vet
 	CGO_ENABLED=1 $(GOTESTSUM) --format pkgname -- -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v /vmtest)
-	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GOTESTSUM) --format testname --hide-summary=output -- -count=1 -timeout 75m ./vmtest/...
+	HOMESTAKER_BUILD=$(CURDIR)/$(BUILD) $(GOTESTSUM) --format testname --hide-summary=output -- -count=1 -timeout 80m ./vmtest/...
 
 # The boot timeline against a baseline booted in the same run.
 bench: deps build
