@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -16,8 +15,6 @@ import (
 	"github.com/homestaker/homestaker-boot/init/plan"
 	"github.com/homestaker/homestaker-boot/init/snapshot"
 	"github.com/homestaker/homestaker-boot/init/storage"
-	"github.com/homestaker/homestaker-boot/init/verify"
-	"github.com/homestaker/homestaker-boot/init/volfile"
 )
 
 // fullPercent is the use of the volume above which the stage warns:
@@ -169,7 +166,7 @@ func subvolWord(n int) string {
 // before its first boot exists. It reports whether it did.
 func (b *boot) rollBack(rec *plan.Record, top string, po *nextstage.PassedOver, last snapshot.LastBooted, names []string) bool {
 	tree := treeName(po.Source)
-	poID := treeIdentityOnVolume(top, po.Source.Path)
+	poID := snapshot.TreeIdentityOnVolume(top, po.Source.Path)
 	if last.Tree != tree || (poID != "" && last.Identity != poID) {
 		// The data was last used by another tree (this fallback was
 		// dealt with at an earlier boot): nothing to undo.
@@ -228,24 +225,6 @@ func (b *boot) rollBack(rec *plan.Record, top string, po *nextstage.PassedOver, 
 	return true
 }
 
-// treeIdentityOnVolume is the identity of the volume tree at dir from
-// its SHA256SUMS, "" when it has none (a tree without one is then known
-// by its name only).
-func treeIdentityOnVolume(top, dir string) string {
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		return ""
-	}
-	defer root.Close()
-	rel := path.Join(strings.TrimPrefix(path.Clean(dir), "/"), verify.SumsFile)
-	b, err := volfile.ReadFile(root, rel, path.Join(top, rel), 1<<20)
-	if err != nil {
-		return ""
-	}
-	id, _ := verify.TreeIdentity(b, nil)
-	return id
-}
-
 // prune deletes the oldest sets beyond homestaker.snapshot.keep.
 func (b *boot) prune(rec *plan.Record, top string) {
 	sets, err := snapshot.List(top)
@@ -253,7 +232,7 @@ func (b *boot) prune(rec *plan.Record, top string) {
 		rec.Warn("pruning snapshot sets: %v", err)
 		return
 	}
-	cur := treeIdentityOnVolume(top, "/boot/current")
+	cur := snapshot.TreeIdentityOnVolume(top, "/boot/current")
 	for _, s := range snapshot.Prune(snapshot.Sets(sets), b.cfg.SnapshotKeep, cur) {
 		if err := snapshot.Delete(top, s.Name); err != nil {
 			rec.Warn("pruning snapshot sets: %v", err)

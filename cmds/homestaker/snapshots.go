@@ -17,10 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/homestaker/homestaker-boot/init/bootcount"
+	"github.com/homestaker/homestaker-boot/init/english"
 	snapset "github.com/homestaker/homestaker-boot/init/snapshot"
 	"github.com/homestaker/homestaker-boot/init/storage"
-	"github.com/homestaker/homestaker-boot/init/verify"
-	"github.com/homestaker/homestaker-boot/init/volfile"
 )
 
 const (
@@ -292,7 +291,7 @@ func runSnapshot(h *host, args []string, stdout, stderr io.Writer) int {
 	}
 	subs, dirs := clientSubvolumes(top)
 	if len(dirs) > 0 {
-		fmt.Fprintf(stdout, "note: %s %s plain directories, not subvolumes, and cannot be snapshotted\n", strings.Join(dirs, ", "), plural(len(dirs), "is", "are"))
+		fmt.Fprintf(stdout, "note: %s %s plain directories, not subvolumes, and cannot be snapshotted\n", strings.Join(dirs, ", "), english.Plural(len(dirs), "is", "are"))
 	}
 	if len(subs) == 0 {
 		fmt.Fprintf(stderr, "homestaker snapshot: no client data subvolume (%s) on %s\n", strings.Join(snapset.ClientData, ", "), top)
@@ -306,30 +305,6 @@ func runSnapshot(h *host, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "read-only snapshots of %s in %s\n", strings.Join(subs, ", "), filepath.Join(top, snapset.Dir, e.Name))
 	return exitOK
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-// treeIdentity is the identity of the volume tree boot/NAME under top,
-// from its SHA256SUMS (which install-next always writes); "" without one.
-func treeIdentity(top, name string) string {
-	root, err := os.OpenRoot(top)
-	if err != nil {
-		return ""
-	}
-	defer root.Close()
-	rel := path.Join("boot", name, verify.SumsFile)
-	b, err := volfile.ReadFile(root, rel, filepath.Join(top, rel), 1<<20)
-	if err != nil {
-		return ""
-	}
-	id, _ := verify.TreeIdentity(b, nil)
-	return id
 }
 
 func runRollback(h *host, args []string, stdout, stderr io.Writer) int {
@@ -372,7 +347,7 @@ func runRollback(h *host, args []string, stdout, stderr io.Writer) int {
 		return fail("refused: %v", err)
 	}
 	// The image: the tree whose clients wrote the set's data.
-	cur, prev := treeIdentity(top, "current"), treeIdentity(top, "previous")
+	cur, prev := snapset.TreeIdentityOnVolume(top, "boot/current"), snapset.TreeIdentityOnVolume(top, "boot/previous")
 	image := ""
 	switch data := from.Manifest.DataOf; {
 	case *dataOnly:
@@ -470,7 +445,7 @@ func snapshotOutlook(top string) string {
 		b.WriteString("snapshots: none: no client data subvolume on the volume")
 	}
 	if len(dirs) > 0 {
-		fmt.Fprintf(&b, "\nnote: %s %s plain directories, not subvolumes, and cannot be snapshotted: a fallback keeps the data the new clients left", strings.Join(dirs, ", "), plural(len(dirs), "is", "are"))
+		fmt.Fprintf(&b, "\nnote: %s %s plain directories, not subvolumes, and cannot be snapshotted: a fallback keeps the data the new clients left", strings.Join(dirs, ", "), english.Plural(len(dirs), "is", "are"))
 	}
 	return b.String()
 }
